@@ -1,0 +1,206 @@
+"""Load and validate the workflow config; derive the per-job specs the rules pass to scripts.
+
+Validation has two layers. The JSON schema (workflow/schemas/config.schema.yaml) checks keys, types,
+names and ranges; ``check_semantics`` checks what a schema cannot (a model referenced by an
+experiment exists, the curriculum fits the task, ...). Both raise ``ConfigError`` with a one-line
+message naming the offending key.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import jsonschema
+import yaml
+
+from .errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SCHEMA = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def load_yaml(path: str | Path) -> dict:
+    with open(path) as f:
+        data = yaml.safe_load(f)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _key_path(path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<top level>"
+
+
+def _resolve(schema: dict, root: dict) -> dict:
+    ref = schema.get("$ref")
+    if ref and ref.startswith("#/"):
+        node = root
+        for part in ref[2:].split("/"):
+            node = node[part]
+        return node
+    return schema
+
+
+def _suggest(word: str, choices) -> str:
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _format_error(err: jsonschema.ValidationError, root_schema: dict) -> str:
+    where = _key_path(err.absolute_path)
+    schema = _resolve(err.schema, root_schema)
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        allowed = sorted(schema.get("properties", {}))
+        extra = [k for k in err.instance if k not in allowed]
+        key = extra[0] if extra else "?"
+        full = f"{where}.{key}" if err.absolute_path else key
+        return (f"unknown key '{full}'{_suggest(key, allowed)} "
+                f"(allowed under {where}: {', '.join(allowed)})")
+    if err.validator == "required":
+        return f"missing key under {where}: {err.message}"
+    if err.validator == "enum":
+        # propertyNames errors point at the parent mapping; the bad name is the instance
+        return (f"'{where}': {err.instance!r} is not a known name{_suggest(err.instance, err.validator_value)} "
+                f"(choose from: {', '.join(map(str, err.validator_value))})")
+    if err.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        return f"'{where}' = {err.instance!r} is out of range ({err.validator} {err.validator_value})"
+    return f"'{where}': {err.message}"
+
+
+def validate_schema(config: dict, schema_path: str | Path = DEFAULT_SCHEMA) -> None:
+    schema = load_yaml(schema_path)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        err = jsonschema.exceptions.best_match(errors) if len(errors) > 1 else errors[0]
+        raise ConfigError(f"config error: {_format_property_names(err, schema) or _format_error(err, schema)}")
+
+
+def _format_property_names(err: jsonschema.ValidationError, root_schema: dict) -> str | None:
+    if err.validator != "propertyNames":
+        return None
+    where = _key_path(err.absolute_path)
+    names = _resolve(err.schema["propertyNames"], root_schema)
+    bad = [k for k in err.instance if not jsonschema.Draft202012Validator(names).is_valid(k)]
+    name = bad[0] if bad else "?"
+    if "enum" in names:
+        return (f"unknown name '{where}.{name}'{_suggest(name, names['enum'])} "
+                f"(implemented: {', '.join(names['enum'])})")
+    return f"invalid name '{where}.{name}': {err.message}"
+
+
+def check_semantics(config: dict) -> None:
+    """Cross-field checks the schema cannot express."""
+    def fail(msg: str):
+        raise ConfigError(f"config error: {msg}")
+
+    for name, task in config["tasks"].items():
+        cur = task["curriculum"]
+        for counter in ("dims", "points"):
+            s = cur[counter]
+            if s["start"] > s["end"]:
+                fail(f"'tasks.{name}.curriculum.{counter}': start {s['start']} exceeds end {s['end']}")
+        if cur["dims"]["end"] > task["n_dims"]:
+            fail(f"'tasks.{name}.curriculum.dims.end' = {cur['dims']['end']} exceeds n_dims = {task['n_dims']}")
+        if task["eval_points"] < cur["points"]["end"]:
+            fail(f"'tasks.{name}.eval_points' = {task['eval_points']} is below the training length "
+                 f"{cur['points']['end']} (curriculum.points.end)")
+    for name, model in config["models"].items():
+        if model["backbone"] == "gpt2":
+            if "n_head" not in model:
+                fail(f"'models.{name}.n_head' is required for backbone gpt2")
+            if model["d_model"] % model["n_head"]:
+                fail(f"'models.{name}': d_model {model['d_model']} is not divisible by n_head {model['n_head']}")
+    for i, exp in enumerate(config["experiments"]):
+        if exp["task"] not in config["tasks"]:
+            fail(f"'experiments[{i}].task' = '{exp['task']}' is not configured under 'tasks'"
+                 f"{_suggest(exp['task'], config['tasks'])} (configured: {', '.join(config['tasks'])})")
+        for j, m in enumerate(exp["models"]):
+            if m not in config["models"]:
+                fail(f"'experiments[{i}].models[{j}]' = '{m}' is not configured under 'models'"
+                     f"{_suggest(m, config['models'])} (configured: {', '.join(config['models'])})")
+        task = config["tasks"][exp["task"]]
+        train_len = task["curriculum"]["points"]["end"]
+        for m in exp["models"]:
+            max_tok = _max_tokens(config["models"][m])
+            if max_tok is not None and 2 * train_len > max_tok:
+                fail(f"'models.{m}.max_tokens' = {max_tok} is shorter than the {2 * train_len} tokens "
+                     f"of a {train_len}-point {exp['task']} prompt")
+    max_k = min(t["eval_points"] for t in config["tasks"].values()) - 1
+    for k in config["report"]["k_values"]:
+        if k > max_k:
+            fail(f"'report.k_values' contains {k}, beyond the last evaluated position k = {max_k}")
+
+
+def _max_tokens(model: dict) -> int | None:
+    if model["backbone"] == "gpt2" and model.get("positional_encoding", "none") == "learned":
+        return model.get("max_tokens", 2048)
+    return None
+
+
+def validate(config: dict, schema_path: str | Path = DEFAULT_SCHEMA) -> dict:
+    """Validate ``config``: schema first, then cross-field semantics. Returns the config."""
+    validate_schema(config, schema_path)
+    check_semantics(config)
+    return config
+
+
+# ---------------------------------------------------------------------------------------------
+# Derived per-job specs. A rule passes one as ``params`` so that Snakemake reruns a job exactly
+# when its own spec changes, and the spec's hash is stored in checkpoints and results.
+
+def iter_runs(config: dict) -> Iterator[tuple[str, str, int]]:
+    """Every (task, model, seed) to train."""
+    for exp in config["experiments"]:
+        for model in exp["models"]:
+            for seed in config["train"]["seeds"]:
+                yield exp["task"], model, seed
+
+
+def task_spec(config: dict, task: str) -> dict:
+    t = config["tasks"][task]
+    return {"name": task, "n_dims": t["n_dims"]}
+
+
+def eval_data_spec(config: dict, task: str) -> dict:
+    ev = config["evaluation"]
+    return {
+        "task": task_spec(config, task),
+        "n_prompts": ev["n_prompts"],
+        "n_points": config["tasks"][task]["eval_points"],
+        "seed": ev["data_seed"],
+    }
+
+
+def train_spec(config: dict, task: str, model: str, seed: int) -> dict:
+    tr = config["train"]
+    return {
+        "task": task_spec(config, task),
+        "curriculum": copy.deepcopy(config["tasks"][task]["curriculum"]),
+        "model": {k: v for k, v in config["models"][model].items() if k != "label"},
+        "seed": seed,
+        "steps": tr["steps"],
+        "batch_size": tr["batch_size"],
+        "schedule": tr["schedule"],
+        "grad_clip": tr.get("grad_clip"),
+        "checkpoint_every": tr["checkpoint_every"],
+        "log_every": tr["log_every"],
+    }
+
+
+def model_label(config: dict, model: str) -> str:
+    return config["models"][model].get("label", model)
+
+
+def spec_hash(spec: Any) -> str:
+    """Stable short hash of a JSON-serialisable spec."""
+    blob = json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]

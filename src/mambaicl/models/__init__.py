@@ -1,0 +1,38 @@
+"""Backbones by config name, and the builder that wraps one into an in-context regression model."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from .base import Backbone, ICLModel
+from .transformer import GPT2Backbone
+
+
+def _gpt2(spec: dict) -> Backbone:
+    return GPT2Backbone(
+        d_model=spec["d_model"],
+        n_layer=spec["n_layer"],
+        n_head=spec["n_head"],
+        positional_encoding=spec.get("positional_encoding", "none"),
+        max_tokens=spec.get("max_tokens", 2048),
+    )
+
+
+BACKBONES: dict[str, Callable[[dict], Backbone]] = {
+    "gpt2": _gpt2,
+}
+
+
+def build_model(model_spec: dict, token_dim: int, seed: int, out_dim: int = 1) -> ICLModel:
+    """Build and initialise a model from its config entry; the init draws only from ``seed``."""
+    name = model_spec["backbone"]
+    if name not in BACKBONES:
+        raise KeyError(f"unknown backbone '{name}'; known backbones: {', '.join(sorted(BACKBONES))}")
+    model = ICLModel(BACKBONES[name](model_spec), token_dim=token_dim, out_dim=out_dim)
+    model.reset_parameters(torch.Generator().manual_seed(seed))
+    return model
+
+
+__all__ = ["BACKBONES", "Backbone", "ICLModel", "build_model"]

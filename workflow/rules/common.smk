@@ -1,0 +1,66 @@
+# Config validation, the CUDA guard and the helpers that map wildcards to inputs and per-job specs.
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate as snakemake_validate
+
+from mambaicl.config import (
+    eval_data_spec,
+    iter_runs,
+    model_label,
+    train_spec,
+    validate as validate_config,
+)
+from mambaicl.device import check_cuda_guard
+from mambaicl.errors import ConfigError, DeviceError
+
+SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+
+try:
+    validate_config(config, SCHEMA)
+except ConfigError as err:
+    sys.exit(str(err))  # one line naming the key, before any job
+snakemake_validate(config, str(SCHEMA))  # fills in the schema's defaults
+
+RUN = config["run_name"]
+RESULTS = f"results/{RUN}"
+LOGS = f"logs/{RUN}"
+GENERATED = "paper/generated"
+TASKS = sorted({exp["task"] for exp in config["experiments"]})
+MODELS_BY_TASK = {t: [m for exp in config["experiments"] if exp["task"] == t for m in exp["models"]] for t in TASKS}
+SEEDS = config["train"]["seeds"]
+BASELINES = config["evaluation"]["baselines"]
+THREADS = config["threads"]
+
+
+wildcard_constraints:
+    task="|".join(TASKS),
+    model="|".join(config["models"]),
+    seed=r"\d+",
+    baseline="|".join(BASELINES) or "none",
+
+
+onstart:
+    try:
+        check_cuda_guard(config)
+    except DeviceError as err:
+        sys.exit(f"error: {err}")
+
+
+def model_dir(task, model, seed):
+    return f"{RESULTS}/models/{task}/{model}/seed{seed}"
+
+
+def model_error_files(task):
+    return {m: [f"{RESULTS}/eval/{task}/{m}/seed{s}/errors.npy" for s in SEEDS] for m in MODELS_BY_TASK[task]}
+
+
+def baseline_error_files(task):
+    return {b: f"{RESULTS}/eval/{task}/baselines/{b}/errors.npy" for b in BASELINES}
+
+
+def flat(d):
+    out = []
+    for v in d.values():
+        out.extend(v if isinstance(v, list) else [v])
+    return out

@@ -1,0 +1,14 @@
+# One rule per figure; each depends on exactly the metrics it plots.
+
+
+rule figure_error_curves:
+    input:
+        curves=f"{RESULTS}/metrics/{{task}}/curves.csv",
+    output:
+        f"{GENERATED}/figures/error_curves_{{task}}.pdf",
+    params:
+        train_points=lambda w: config["tasks"][w.task]["curriculum"]["points"]["end"],
+    log:
+        f"{LOGS}/figures/error_curves_{{task}}.log",
+    script:
+        "../scripts/figure_error_curves.py"

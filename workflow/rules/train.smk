@@ -1,0 +1,19 @@
+# Training: one job per (task, model, seed). Checkpoints live beside the outputs, undeclared, so a
+# failed or killed job resumes from its last checkpoint when the rule runs again.
+
+
+rule train:
+    output:
+        model=f"{RESULTS}/models/{{task}}/{{model}}/seed{{seed}}/model.pt",
+        metrics=f"{RESULTS}/models/{{task}}/{{model}}/seed{{seed}}/train_metrics.csv",
+    params:
+        spec=lambda w: train_spec(config, w.task, w.model, int(w.seed)),
+        checkpoint_dir=lambda w: model_dir(w.task, w.model, w.seed) + "/checkpoints",
+        device=config["device"],
+    threads: THREADS
+    resources:
+        gpu=0 if config["device"] == "cpu" else 1,
+    log:
+        f"{LOGS}/train/{{task}}/{{model}}/seed{{seed}}.log",
+    script:
+        "../scripts/train.py"

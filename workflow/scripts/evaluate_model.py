@@ -1,0 +1,12 @@
+from mambaicl.pipeline import evaluate_model_job, log_to
+
+with log_to(snakemake.log[0]):
+    evaluate_model_job(
+        snakemake.input.model,
+        snakemake.input.npz,
+        snakemake.input.meta,
+        snakemake.output[0],
+        snakemake.params.batch_size,
+        snakemake.params.device,
+        snakemake.threads,
+    )

@@ -1,0 +1,6 @@
+from mambaicl.pipeline import figure_error_curves_job, log_to
+
+with log_to(snakemake.log[0]):
+    figure_error_curves_job(
+        snakemake.wildcards.task, snakemake.input.curves, snakemake.params.train_points, snakemake.output[0]
+    )
