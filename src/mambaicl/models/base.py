@@ -11,7 +11,13 @@ from torch import nn
 class Backbone(nn.Module):
     """A causal sequence model on embeddings: (B, T, d_model) -> (B, T, d_model), final norm applied.
 
-    ``max_tokens`` is the longest sequence it supports (None: unlimited, e.g. no positional table).
+    Contract for every backbone:
+    - ``forward(embeds, output_hidden_states=False)``; with the flag it returns ``(out, streams)``,
+      ``streams[l]`` the residual stream after block l before the final norm (for probing);
+    - ``final_norm(h)`` applies the final norm, so ``final_norm(streams[-1])`` equals ``out``;
+    - ``reset_parameters(generator)`` initialises every parameter from ``generator`` alone;
+    - ``max_tokens``: the longest sequence it supports (None: unlimited, e.g. no positional table);
+    - ``d_model``; ``effective_parameters()`` counts trainable parameters that receive gradients.
     """
 
     d_model: int

@@ -79,9 +79,23 @@ class GPT2Backbone(Backbone):
                     if getattr(module, "bias", None) is not None:
                         module.bias.zero_()
 
-    def forward(self, embeds: torch.Tensor) -> torch.Tensor:
+    def forward(self, embeds: torch.Tensor, output_hidden_states: bool = False):
         if self.max_tokens is not None and embeds.shape[1] > self.max_tokens:
             raise ValueError(
                 f"gpt2 with learned positions reads at most {self.max_tokens} tokens, got {embeds.shape[1]}"
             )
-        return self.gpt2(inputs_embeds=embeds, use_cache=False).last_hidden_state
+        if not output_hidden_states:
+            return self.gpt2(inputs_embeds=embeds, use_cache=False).last_hidden_state
+        # Collect each block's output with hooks: HF's hidden_states tuple applies ln_f to its last entry.
+        streams: list[torch.Tensor] = []
+        hooks = [blk.register_forward_hook(lambda _m, _i, out: streams.append(out[0] if isinstance(out, tuple) else out))
+                 for blk in self.gpt2.h]
+        try:
+            out = self.gpt2(inputs_embeds=embeds, use_cache=False).last_hidden_state
+        finally:
+            for hk in hooks:
+                hk.remove()
+        return out, streams
+
+    def final_norm(self, h: torch.Tensor) -> torch.Tensor:
+        return self.gpt2.ln_f(h)
