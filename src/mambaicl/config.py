@@ -66,8 +66,11 @@ def _format_error(err: jsonschema.ValidationError, root_schema: dict) -> str:
                 f"(allowed under {where}: {', '.join(allowed)})")
     if err.validator == "required":
         return f"missing key under {where}: {err.message}"
+    if err.validator == "enum" and list(err.schema_path)[-2:-1] == ["propertyNames"]:
+        # a bad mapping key (task name): the error sits on the parent mapping, the name is the instance
+        return (f"unknown name '{where}.{err.instance}'{_suggest(err.instance, err.validator_value)} "
+                f"(implemented: {', '.join(map(str, err.validator_value))})")
     if err.validator == "enum":
-        # propertyNames errors point at the parent mapping; the bad name is the instance
         return (f"'{where}': {err.instance!r} is not a known name{_suggest(err.instance, err.validator_value)} "
                 f"(choose from: {', '.join(map(str, err.validator_value))})")
     if err.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
@@ -81,20 +84,7 @@ def validate_schema(config: dict, schema_path: str | Path = DEFAULT_SCHEMA) -> N
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
         err = jsonschema.exceptions.best_match(errors) if len(errors) > 1 else errors[0]
-        raise ConfigError(f"config error: {_format_property_names(err, schema) or _format_error(err, schema)}")
-
-
-def _format_property_names(err: jsonschema.ValidationError, root_schema: dict) -> str | None:
-    if err.validator != "propertyNames":
-        return None
-    where = _key_path(err.absolute_path)
-    names = _resolve(err.schema["propertyNames"], root_schema)
-    bad = [k for k in err.instance if not jsonschema.Draft202012Validator(names).is_valid(k)]
-    name = bad[0] if bad else "?"
-    if "enum" in names:
-        return (f"unknown name '{where}.{name}'{_suggest(name, names['enum'])} "
-                f"(implemented: {', '.join(names['enum'])})")
-    return f"invalid name '{where}.{name}': {err.message}"
+        raise ConfigError(f"config error: {_format_error(err, schema)}")
 
 
 def check_semantics(config: dict) -> None:

@@ -1,0 +1,104 @@
+"""Config validation: typos, unknown names and bad numbers stop the run with a message naming the key."""
+
+import copy
+import subprocess
+import sys
+
+import pytest
+
+from mambaicl.config import iter_runs, load_yaml, spec_hash, train_spec, validate
+from mambaicl.errors import ConfigError
+
+
+@pytest.fixture(params=["paper", "smoke"])
+def config(request, repo):
+    return load_yaml(repo / "workflow" / "config" / f"{request.param}.yaml")
+
+
+def test_shipped_configs_validate(config):
+    validate(copy.deepcopy(config))
+
+
+def _error(cfg) -> str:
+    with pytest.raises(ConfigError) as info:
+        validate(cfg)
+    msg = str(info.value)
+    assert "\n" not in msg
+    return msg
+
+
+def test_misspelled_key_is_named_with_a_suggestion(config):
+    config["train"]["stpes"] = config["train"].pop("steps")
+    msg = _error(config)
+    assert "train.stpes" in msg and "did you mean 'steps'" in msg
+
+
+def test_misspelled_top_level_key(config):
+    config["evaluaton"] = config.pop("evaluation")
+    msg = _error(config)
+    assert "'evaluaton'" in msg
+
+
+def test_unknown_task_name(config):
+    config["tasks"]["linear_regresion"] = config["tasks"].pop("linear_regression")
+    msg = _error(config)
+    assert "tasks.linear_regresion" in msg and "linear_regression" in msg
+
+
+def test_unknown_backbone(config):
+    config["models"]["transformer"]["backbone"] = "gtp2"
+    msg = _error(config)
+    assert "models.transformer.backbone" in msg and "gtp2" in msg
+
+
+def test_out_of_range_number(config):
+    config["train"]["steps"] = 0
+    msg = _error(config)
+    assert "train.steps" in msg and "0" in msg
+
+
+def test_experiment_refers_to_unconfigured_model(config):
+    config["experiments"][0]["models"].append("mamba_typo")
+    msg = _error(config)
+    assert "experiments[0].models" in msg and "mamba_typo" in msg
+
+
+def test_width_not_divisible_by_heads(config):
+    config["models"]["transformer"]["n_head"] = 7
+    msg = _error(config)
+    assert "n_head" in msg and "divisible" in msg
+
+
+def test_curriculum_beyond_task_dims(config):
+    config["tasks"]["linear_regression"]["curriculum"]["dims"]["end"] = 999
+    assert "curriculum.dims.end" in _error(config)
+
+
+def test_report_k_beyond_evaluation(config):
+    config["report"]["k_values"].append(10_000)
+    assert "report.k_values" in _error(config)
+
+
+def test_train_spec_hash_changes_with_spec(config):
+    task, model, seed = next(iter_runs(config))
+    a = train_spec(config, task, model, seed)
+    b = train_spec(config, task, model, seed + 1)
+    assert spec_hash(a) != spec_hash(b)
+    assert spec_hash(a) == spec_hash(copy.deepcopy(a))
+
+
+def test_snakemake_reports_config_typo_in_one_line(repo, tmp_path):
+    bad = load_yaml(repo / "workflow" / "config" / "smoke.yaml")
+    bad["train"]["learning_rte"] = 1
+    path = tmp_path / "bad.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump(bad))
+    out = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(path), "-d", str(tmp_path / "wd")],
+        cwd=repo, capture_output=True, text=True,
+    )
+    assert out.returncode != 0
+    lines = [ln for ln in (out.stdout + out.stderr).splitlines() if "config error" in ln]
+    assert lines == ["config error: unknown key 'train.learning_rte' (allowed under train: batch_size, "
+                     "checkpoint_every, grad_clip, log_every, schedule, seeds, steps)"]

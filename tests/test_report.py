@@ -1,0 +1,40 @@
+"""Macro names, macros files and tables rendered from metrics."""
+
+import pandas as pd
+import pytest
+
+from mambaicl.report import error_table_tex, errors_at_k, macro_name, macros_tex, number_words, parse_macros
+
+
+@pytest.mark.parametrize("n,words", [(0, "Zero"), (7, "Seven"), (15, "Fifteen"), (40, "Forty"),
+                                     (199, "OneHundredNinetyNine"), (2000, "TwoThousand")])
+def test_number_words(n, words):
+    assert number_words(n) == words
+
+
+def test_macro_names_are_letters_only_and_distinct():
+    a = macro_name("err", "linear_regression", "transformer", "k", 10)
+    b = macro_name("err", "linear_regression", "transformer", "k", 1)
+    assert a == "ErrLinearRegressionTransformerKTen" and a.isalpha() and a != b
+    assert macro_name("mamba2", "seed12") == "MambaTwoSeedTwelve"
+
+
+def test_macros_roundtrip_and_escape():
+    text = macros_tex({"Platform": "x86_64 Linux", "Err": "0.123"})
+    assert r"\newcommand{\Platform}{x86\_64 Linux}" in text
+    assert parse_macros(text) == {"Platform": r"x86\_64 Linux", "Err": "0.123"}
+
+
+def test_error_table_has_one_row_per_curve_and_the_values():
+    curves = pd.DataFrame({
+        "kind": ["model"] * 3 + ["baseline"] * 3,
+        "label": ["Transformer"] * 3 + ["Least squares"] * 3,
+        "k": [0, 1, 2] * 2,
+        "normalized_mean": [1.0, 0.5, 0.25, 1.0, 0.0, 0.0],
+    })
+    wide = errors_at_k(curves, [1, 2, 5])
+    assert wide.loc[("model", "Transformer"), 2] == 0.25
+    tex = error_table_tex(curves, [1, 2, 5], "cap", "tab:x")
+    assert r"Transformer & 0.500 & 0.250 & -- \\" in tex
+    assert r"Least squares & 0.000 & 0.000 & -- \\" in tex
+    assert tex.index("Transformer") < tex.index(r"\midrule", tex.index("Transformer"))

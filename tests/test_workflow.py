@@ -1,0 +1,120 @@
+"""The Snakemake DAG end to end at smoke size, and the paper config's plan and CUDA guard."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from mambaicl.report import macro_name, parse_macros
+
+SMOKE = "workflow/config/smoke.yaml"
+
+
+def snakemake(args, cwd, check=True):
+    out = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, capture_output=True, text=True)
+    if check and out.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{out.stdout[-4000:]}\n{out.stderr[-4000:]}")
+    return out
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """Parse the 'Job stats' table of a dry run."""
+    jobs, inside = {}, False
+    for line in output.splitlines():
+        if line.startswith("Job stats"):
+            inside = True
+            continue
+        if inside:
+            m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+            if m and m.group(1) != "total":
+                jobs[m.group(1)] = int(m.group(2))
+            elif line.strip().startswith("total"):
+                break
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """Copy the workflow sources into a fresh directory and run the whole smoke DAG there."""
+    repo = Path(__file__).resolve().parents[1]
+    work = tmp_path_factory.mktemp("smoke")
+    for item in ("Snakefile", "workflow", "paper"):
+        src = repo / item
+        if src.is_dir():
+            shutil.copytree(src, work / item, ignore=shutil.ignore_patterns("generated", "build", "main.pdf"))
+        else:
+            shutil.copy(src, work / item)
+    snakemake(["--cores", "2", "--configfile", SMOKE], cwd=work)
+    return work
+
+
+@pytest.mark.slow
+def test_smoke_dag_builds_the_pdf(smoke_run):
+    pdf = smoke_run / "paper" / "main.pdf"
+    assert pdf.exists() and pdf.stat().st_size > 10_000
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert (smoke_run / "paper/generated/figures/error_curves_linear_regression.pdf").exists()
+    log = (smoke_run / "logs/smoke/paper/latexmk.log").read_text()
+    assert "Output written" in log or "up-to-date" in log
+
+
+@pytest.mark.slow
+def test_table_and_macros_equal_the_metrics(smoke_run):
+    curves = pd.read_csv(smoke_run / "results/smoke/metrics/linear_regression/curves.csv")
+    macros = parse_macros((smoke_run / "paper/generated/macros.tex").read_text())
+    table = (smoke_run / "paper/generated/tables/errors_linear_regression.tex").read_text()
+    k_values = [2, 5, 10, 15]
+    checked = 0
+    for label, d in curves.groupby("label"):
+        row = next(ln for ln in table.splitlines() if ln.startswith(label.replace("_", r"\_") + " &"))
+        cells = [c.strip().rstrip("\\").strip() for c in row.split("&")[1:]]
+        for k, cell in zip(k_values, cells):
+            value = d.loc[d.k == k, "normalized_mean"].item()
+            assert cell == f"{value:.3f}", (label, k)
+            name = d.name.iloc[0]
+            assert macros[macro_name("err", "linear_regression", name, "k", k)] == f"{value:.3f}"
+            checked += 1
+    assert checked == 3 * len(k_values)  # transformer, least squares, averaging
+    assert macros["RunScale"] == "smoke" and macros["NumSeeds"] == "2"
+
+
+@pytest.mark.slow
+def test_baselines_in_the_curves_behave(smoke_run):
+    curves = pd.read_csv(smoke_run / "results/smoke/metrics/linear_regression/curves.csv")
+    ls = curves[curves.name == "least_squares"].set_index("k")
+    assert ls.loc[0, "normalized_mean"] == pytest.approx(1.0, abs=0.3)
+    assert ls.loc[5:, "normalized_mean"].max() < 1e-6  # d = 5: exact from 5 examples on
+    assert (curves.normalized_ci_low <= curves.normalized_mean + 1e-12).all()
+    assert (curves.normalized_mean <= curves.normalized_ci_high + 1e-12).all()
+
+
+@pytest.mark.slow
+def test_one_figure_rebuilds_alone_and_nothing_else_is_stale(smoke_run):
+    assert planned_jobs(snakemake(["-n", "--configfile", SMOKE], cwd=smoke_run).stdout) == {}
+    fig = "paper/generated/figures/error_curves_linear_regression.pdf"
+    (smoke_run / fig).unlink()
+    plan = planned_jobs(snakemake(["-n", fig, "--configfile", SMOKE], cwd=smoke_run).stdout)
+    assert plan == {"figure_error_curves": 1}
+    snakemake(["--cores", "1", fig, "--configfile", SMOKE], cwd=smoke_run)
+    assert (smoke_run / fig).exists()
+
+
+def test_paper_config_dry_run_lists_the_planned_jobs(tmp_path, repo):
+    out = snakemake(["-n", "-d", str(tmp_path)], cwd=repo)
+    jobs = planned_jobs(out.stdout)
+    assert jobs["train"] == 3 and jobs["evaluate_model"] == 3 and jobs["paper"] == 1
+    assert jobs["evaluate_baseline"] == 2
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the guard only fires without CUDA")
+def test_paper_config_without_cuda_stops_before_any_job(tmp_path, repo):
+    out = snakemake(["--cores", "1", "-d", str(tmp_path)], cwd=repo, check=False)
+    assert out.returncode != 0
+    text = out.stdout + out.stderr
+    assert "needs a CUDA GPU" in text and "workflow/config/smoke.yaml" in text and "require_cuda=false" in text
+    assert not (tmp_path / "results").exists()
