@@ -38,3 +38,10 @@ def test_error_table_has_one_row_per_curve_and_the_values():
     assert r"Transformer & 0.500 & 0.250 & -- \\" in tex
     assert r"Least squares & 0.000 & 0.000 & -- \\" in tex
     assert tex.index("Transformer") < tex.index(r"\midrule", tex.index("Transformer"))
+
+
+@pytest.mark.parametrize("seconds,text", [(42, "42 s"), (210, "3.5 min"), (7.2 * 3600, "7.2 h"), (2.1 * 86400, "2.1 d")])
+def test_format_duration(seconds, text):
+    from mambaicl.report import format_duration
+
+    assert format_duration(seconds) == text

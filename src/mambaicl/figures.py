@@ -61,6 +61,7 @@ def plot_error_curves(
         top = max(1.25, min(float(curves.normalized_mean.max()) * 1.05, 2.0))
         ax.set_ylim(0, top)
     ax.set_xlim(0, curves.k.max())
-    ax.legend(fontsize="x-small", loc="upper right")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.legend(fontsize="x-small", loc="best")
     fig.savefig(out_path)
     plt.close(fig)

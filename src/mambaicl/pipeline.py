@@ -18,7 +18,7 @@ from .data import generate_prompt_set, load_prompt_set, save_prompt_set
 from .device import configure_torch, resolve_device
 from .evaluate import baseline_errors, curve_table, model_errors
 from .figures import plot_error_curves
-from .report import error_table_tex, format_number, git_commit, latex_escape, macro_name, macros_tex
+from .report import error_table_tex, format_duration, format_number, git_commit, macro_name, macros_tex
 from .tasks import task_from_spec
 from .train import load_trained_model, train
 
@@ -128,8 +128,7 @@ def macros_job(config: dict, curves: dict[str, str], models: dict[str, list[str]
         task, model = key.split("/")
         states = [torch.load(p, map_location="cpu", weights_only=False) for p in paths]
         v[macro_name("params", task, model)] = f"{states[0]['effective_parameters']:,}"
-        minutes = np.mean([s["train_seconds"] for s in states]) / 60
-        v[macro_name("train", "minutes", task, model)] = f"{minutes:.1f}"
+        v[macro_name("train", "time", task, model)] = format_duration(np.mean([s["train_seconds"] for s in states]))
         devices.update(s["device"] for s in states)
     v["TrainDevice"] = ", ".join(sorted(devices))
     v["Platform"] = platform.machine() + " " + platform.system()

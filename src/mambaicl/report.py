@@ -47,6 +47,14 @@ def format_number(value: float, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def format_duration(seconds: float) -> str:
+    """Human-scale duration: 42 s, 3.5 min, 7.2 h, 2.1 d."""
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
 def latex_escape(text: str) -> str:
     for a, b in [("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"),
                  ("_", r"\_"), ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\^{}")]:

@@ -51,6 +51,10 @@ def model_dir(task, model, seed):
     return f"{RESULTS}/models/{task}/{model}/seed{seed}"
 
 
+def checkpoint_dir(task, model, seed):
+    return Path(model_dir(task, model, seed), "checkpoints").as_posix()
+
+
 def model_error_files(task):
     return {m: [f"{RESULTS}/eval/{task}/{m}/seed{s}/errors.npy" for s in SEEDS] for m in MODELS_BY_TASK[task]}
 

@@ -8,7 +8,7 @@ rule train:
         metrics=f"{RESULTS}/models/{{task}}/{{model}}/seed{{seed}}/train_metrics.csv",
     params:
         spec=lambda w: train_spec(config, w.task, w.model, int(w.seed)),
-        checkpoint_dir=lambda w: model_dir(w.task, w.model, w.seed) + "/checkpoints",
+        checkpoint_dir=lambda w: checkpoint_dir(w.task, w.model, w.seed),
         device=config["device"],
     threads: THREADS
     resources:
