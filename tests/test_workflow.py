@@ -38,17 +38,22 @@ def planned_jobs(output: str) -> dict[str, int]:
     return jobs
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    """Copy the workflow sources into a fresh directory and run the whole smoke DAG there."""
+def copy_workflow(work: Path) -> Path:
+    """The workflow's sources (not its outputs) in a fresh directory, as a clean clone has them."""
     repo = Path(__file__).resolve().parents[1]
-    work = tmp_path_factory.mktemp("smoke")
     for item in ("Snakefile", "workflow", "paper"):
         src = repo / item
         if src.is_dir():
             shutil.copytree(src, work / item, ignore=shutil.ignore_patterns("generated", "build", "main.pdf"))
         else:
             shutil.copy(src, work / item)
+    return work
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """Run the whole smoke DAG in a fresh copy of the workflow."""
+    work = copy_workflow(tmp_path_factory.mktemp("smoke"))
     snakemake(["--cores", "2", "--configfile", SMOKE], cwd=work)
     return work
 
@@ -104,16 +109,16 @@ def test_one_figure_rebuilds_alone_and_nothing_else_is_stale(smoke_run):
     assert (smoke_run / fig).exists()
 
 
-def test_paper_config_dry_run_lists_the_planned_jobs(tmp_path, repo):
-    out = snakemake(["-n", "-d", str(tmp_path)], cwd=repo)
+def test_paper_config_dry_run_lists_the_planned_jobs(tmp_path):
+    out = snakemake(["-n"], cwd=copy_workflow(tmp_path))
     jobs = planned_jobs(out.stdout)
     assert jobs["train"] == 3 and jobs["evaluate_model"] == 3 and jobs["paper"] == 1
     assert jobs["evaluate_baseline"] == 2
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the guard only fires without CUDA")
-def test_paper_config_without_cuda_stops_before_any_job(tmp_path, repo):
-    out = snakemake(["--cores", "1", "-d", str(tmp_path)], cwd=repo, check=False)
+def test_paper_config_without_cuda_stops_before_any_job(tmp_path):
+    out = snakemake(["--cores", "1"], cwd=copy_workflow(tmp_path), check=False)
     assert out.returncode != 0
     text = out.stdout + out.stderr
     assert "needs a CUDA GPU" in text and "workflow/config/smoke.yaml" in text and "require_cuda=false" in text
