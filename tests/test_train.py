@@ -52,12 +52,18 @@ def test_loss_decreases_on_linear_regression(tmp_path):
     assert loss.iloc[-100:].mean() < 0.85 * loss.iloc[:20].mean()
 
 
-def test_interrupted_and_resumed_run_equals_uninterrupted_run(tmp_path):
+S4_WITH_DROPOUT = {"backbone": "s4", "d_model": 16, "n_layer": 2, "d_state": 4, "dropout": 0.3,
+                   "learning_rate": 3e-3}
+
+
+@pytest.mark.parametrize("model", [SPEC["model"], S4_WITH_DROPOUT], ids=["gpt2", "s4-dropout"])
+def test_interrupted_and_resumed_run_equals_uninterrupted_run(tmp_path, model):
+    spec = dict(SPEC, model=model)
     full, parts = tmp_path / "full", tmp_path / "parts"
-    a = _run(full)
-    _run(parts, stop_after=13)  # stops after 13 steps, as if killed; the checkpoint holds step 13
+    a = _run(full, spec)
+    _run(parts, spec, stop_after=13)  # stops after 13 steps, as if killed; the checkpoint holds step 13
     assert not (parts / "model.pt").exists()
-    b = _run(parts)
+    b = _run(parts, spec)
     for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(p, q), name
     ma, mb = pd.read_csv(full / "metrics.csv"), pd.read_csv(parts / "metrics.csv")

@@ -20,6 +20,7 @@ from .config import spec_hash
 from .curriculum import Curriculum
 from .errors import CheckpointError, MambaICLError
 from .models import ICLModel, build_model
+from .models.base import set_dropout_generator
 from .tasks import task_from_spec
 
 
@@ -97,6 +98,8 @@ def train(
     opt, sched = _make_optimizer(model, spec, steps)
     # The data stream has its own generator on the training device: sampling stays on the GPU.
     data_gen = torch.Generator(device=device).manual_seed(10_000 + spec["seed"])
+    dropout_gen = torch.Generator(device=device).manual_seed(20_000 + spec["seed"])
+    set_dropout_generator(model, dropout_gen)
 
     start, elapsed = 0, 0.0
     if ckpt_path.exists():
@@ -105,6 +108,7 @@ def train(
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         data_gen.set_state(state["data_generator"].cpu())  # generator states are CPU byte tensors
+        dropout_gen.set_state(state["dropout_generator"].cpu())
         start, elapsed = state["step"], state.get("elapsed_s", 0.0)
     work_metrics = ckpt_dir / "train_metrics.csv"  # undeclared: survives a failed job, like the checkpoint
     _truncate_metrics(work_metrics, start)
@@ -148,7 +152,8 @@ def train(
                 _atomic_save({
                     "spec": spec, "spec_hash": h, "step": done,
                     "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                    "data_generator": data_gen.get_state(), "elapsed_s": elapsed + time.perf_counter() - t0,
+                    "data_generator": data_gen.get_state(), "dropout_generator": dropout_gen.get_state(),
+                    "elapsed_s": elapsed + time.perf_counter() - t0,
                 }, ckpt_path)
     bar.close()
     if end == steps:

@@ -77,3 +77,15 @@ class ICLModel(nn.Module):
 
     def _unused_parameters(self) -> int:
         return getattr(self.backbone, "unused_parameters", lambda: 0)()
+
+
+def set_dropout_generator(model: nn.Module, generator: torch.Generator) -> int:
+    """Make every stochastic module of ``model`` draw its masks from ``generator``; returns their count.
+
+    Dropout modules that draw random masks mark themselves with ``uses_dropout_generator = True``
+    and read ``self.generator``: the trainer owns one generator and checkpoints its state.
+    """
+    modules = [m for m in model.modules() if getattr(m, "uses_dropout_generator", False)]
+    for m in modules:
+        m.generator = generator
+    return len(modules)
