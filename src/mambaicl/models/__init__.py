@@ -8,6 +8,10 @@ import torch
 
 from .base import Backbone, ICLModel
 from .transformer import GPT2Backbone
+from .mamba import build_mamba
+from .hybrids import build_mambaformer, build_standard_hybrid
+from .rwkv import build_rwkv
+from .s4 import build_s4, build_s4_mamba, build_s4_park
 
 
 def _gpt2(spec: dict) -> Backbone:
@@ -22,6 +26,13 @@ def _gpt2(spec: dict) -> Backbone:
 
 BACKBONES: dict[str, Callable[[dict], Backbone]] = {
     "gpt2": _gpt2,
+    "mamba": build_mamba,
+    "standard_hybrid": build_standard_hybrid,
+    "mambaformer": build_mambaformer,
+    "s4": build_s4,
+    "s4_park": build_s4_park,
+    "s4_mamba": build_s4_mamba,
+    "rwkv": build_rwkv,
 }
 
 
