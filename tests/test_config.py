@@ -102,3 +102,42 @@ def test_snakemake_reports_config_typo_in_one_line(repo, tmp_path):
     lines = [ln for ln in (out.stdout + out.stderr).splitlines() if "config error" in ln]
     assert lines == ["config error: unknown key 'train.learning_rte' (allowed under train: batch_size, "
                      "checkpoint_every, grad_clip, log_every, schedule, seeds, steps)"]
+
+
+def test_option_of_another_backbone_is_rejected(config):
+    config["models"]["transformer"]["d_state"] = 16
+    msg = _error(config)
+    assert "models.transformer.d_state" in msg and "does not apply to backbone gpt2" in msg
+
+
+def test_hybrid_width_must_divide_by_its_default_heads(config):
+    config["models"]["hybrid"] = {"backbone": "mambaformer", "d_model": 100, "n_layer": 2, "learning_rate": 1e-4}
+    msg = _error(config)
+    assert "models.hybrid" in msg and "n_head 8" in msg
+
+
+def test_learned_table_too_short_for_the_training_prompts(config):
+    m = config["models"]["transformer"]
+    m.update(positional_encoding="learned", max_tokens=4)
+    assert "max_tokens" in _error(config)
+
+
+def test_max_tokens_without_a_learned_table_is_incompatible(config):
+    config["models"]["transformer"]["max_tokens"] = 512
+    assert "positional_encoding is none" in _error(config)
+
+
+def test_experiment_overrides_reach_the_train_spec(config):
+    exp = config["experiments"][0]
+    exp.update(learning_rate=4e-4, train={"schedule": "constant", "grad_clip": 10.0})
+    validate(config)
+    task, model, seed = next(iter_runs(config))
+    spec = train_spec(config, task, model, seed)
+    assert spec["model"]["learning_rate"] == 4e-4
+    assert spec["schedule"] == "constant" and spec["grad_clip"] == 10.0
+    assert spec["steps"] == config["train"]["steps"]
+
+
+def test_same_model_on_same_task_twice_is_rejected(config):
+    config["experiments"].append(copy.deepcopy(config["experiments"][0]))
+    assert "again" in _error(config)

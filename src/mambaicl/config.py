@@ -19,6 +19,9 @@ import jsonschema
 import yaml
 
 from .errors import ConfigError
+from .models import BACKBONE_OPTIONS, DEFAULT_N_HEAD, max_tokens_of
+
+_MODEL_COMMON_KEYS = {"backbone", "label", "d_model", "n_layer", "learning_rate"}
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SCHEMA = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -104,12 +107,28 @@ def check_semantics(config: dict) -> None:
             fail(f"'tasks.{name}.eval_points' = {task['eval_points']} is below the training length "
                  f"{cur['points']['end']} (curriculum.points.end)")
     for name, model in config["models"].items():
-        if model["backbone"] == "gpt2":
-            if "n_head" not in model:
-                fail(f"'models.{name}.n_head' is required for backbone gpt2")
-            if model["d_model"] % model["n_head"]:
-                fail(f"'models.{name}': d_model {model['d_model']} is not divisible by n_head {model['n_head']}")
+        backbone = model["backbone"]
+        accepted = BACKBONE_OPTIONS[backbone]
+        for key in model:
+            if key not in _MODEL_COMMON_KEYS and key not in accepted:
+                fail(f"'models.{name}.{key}' does not apply to backbone {backbone} "
+                     f"(its options: {', '.join(sorted(accepted))})")
+        if backbone == "gpt2" and "n_head" not in model:
+            fail(f"'models.{name}.n_head' is required for backbone gpt2")
+        n_head = model.get("n_head", DEFAULT_N_HEAD.get(backbone))
+        if n_head is not None and model["d_model"] % n_head:
+            fail(f"'models.{name}': d_model {model['d_model']} is not divisible by n_head {n_head}")
+        if model.get("positional_encoding") == "none" and "max_tokens" in model:
+            fail(f"'models.{name}.max_tokens' sizes a learned positional table, but positional_encoding is none")
+        if backbone in ("s4", "s4_park", "s4_mamba") and model.get("d_state", 2) % 2:
+            fail(f"'models.{name}.d_state' = {model['d_state']} must be even for S4D (N/2 complex modes)")
+    seen: dict[tuple[str, str], int] = {}
     for i, exp in enumerate(config["experiments"]):
+        for m in exp["models"]:
+            if (exp["task"], m) in seen:
+                fail(f"'experiments[{i}]' trains model '{m}' on '{exp['task']}' again (already in "
+                     f"experiments[{seen[exp['task'], m]}]); give the variant its own model name")
+            seen[exp["task"], m] = i
         if exp["task"] not in config["tasks"]:
             fail(f"'experiments[{i}].task' = '{exp['task']}' is not configured under 'tasks'"
                  f"{_suggest(exp['task'], config['tasks'])} (configured: {', '.join(config['tasks'])})")
@@ -120,7 +139,7 @@ def check_semantics(config: dict) -> None:
         task = config["tasks"][exp["task"]]
         train_len = task["curriculum"]["points"]["end"]
         for m in exp["models"]:
-            max_tok = _max_tokens(config["models"][m])
+            max_tok = max_tokens_of(config["models"][m])
             if max_tok is not None and 2 * train_len > max_tok:
                 fail(f"'models.{m}.max_tokens' = {max_tok} is shorter than the {2 * train_len} tokens "
                      f"of a {train_len}-point {exp['task']} prompt")
@@ -128,12 +147,6 @@ def check_semantics(config: dict) -> None:
     for k in config["report"]["k_values"]:
         if k > max_k:
             fail(f"'report.k_values' contains {k}, beyond the last evaluated position k = {max_k}")
-
-
-def _max_tokens(model: dict) -> int | None:
-    if model["backbone"] == "gpt2" and model.get("positional_encoding", "none") == "learned":
-        return model.get("max_tokens", 2048)
-    return None
 
 
 def validate(config: dict, schema_path: str | Path = DEFAULT_SCHEMA) -> dict:
@@ -170,12 +183,23 @@ def eval_data_spec(config: dict, task: str) -> dict:
     }
 
 
+def experiment_of(config: dict, task: str, model: str) -> dict:
+    for exp in config["experiments"]:
+        if exp["task"] == task and model in exp["models"]:
+            return exp
+    raise KeyError(f"no experiment trains model '{model}' on task '{task}'")
+
+
 def train_spec(config: dict, task: str, model: str, seed: int) -> dict:
-    tr = config["train"]
+    exp = experiment_of(config, task, model)
+    tr = {**config["train"], **exp.get("train", {})}
+    model_spec = {k: v for k, v in config["models"][model].items() if k != "label"}
+    if "learning_rate" in exp:
+        model_spec["learning_rate"] = exp["learning_rate"]
     return {
         "task": task_spec(config, task),
         "curriculum": copy.deepcopy(config["tasks"][task]["curriculum"]),
-        "model": {k: v for k, v in config["models"][model].items() if k != "label"},
+        "model": model_spec,
         "seed": seed,
         "steps": tr["steps"],
         "batch_size": tr["batch_size"],

@@ -36,6 +36,31 @@ BACKBONES: dict[str, Callable[[dict], Backbone]] = {
 }
 
 
+# Optional spec keys each backbone reads (besides backbone, d_model, n_layer); config validation
+# rejects any other key for that backbone, so a key that would be silently ignored is an error.
+BACKBONE_OPTIONS: dict[str, frozenset[str]] = {
+    "gpt2": frozenset({"n_head", "positional_encoding", "max_tokens"}),
+    "mamba": frozenset({"norm", "residual_in_fp32", "d_state", "d_conv", "expand"}),
+    "standard_hybrid": frozenset({"n_head", "max_tokens", "norm", "residual_in_fp32", "d_state", "d_conv", "expand"}),
+    "mambaformer": frozenset({"n_head", "norm", "residual_in_fp32", "d_state", "d_conv", "expand"}),
+    "s4": frozenset({"d_state", "dropout"}),
+    "s4_park": frozenset({"d_state", "dropout"}),
+    "s4_mamba": frozenset({"d_state", "d_conv", "expand", "dropout"}),
+    "rwkv": frozenset({"ffn_mult"}),
+}
+# Attention heads default to 8 where the key is optional (Park hard-codes 8 in the hybrids).
+DEFAULT_N_HEAD = {"standard_hybrid": 8, "mambaformer": 8}
+
+
+def max_tokens_of(spec: dict) -> int | None:
+    """Longest token sequence a configured model can read (None: unlimited), without building it."""
+    if spec["backbone"] == "gpt2" and spec.get("positional_encoding", "none") == "learned":
+        return spec.get("max_tokens", 2048)
+    if spec["backbone"] == "standard_hybrid":
+        return spec.get("max_tokens", 2048)
+    return None
+
+
 def build_model(model_spec: dict, token_dim: int, seed: int, out_dim: int = 1) -> ICLModel:
     """Build and initialise a model from its config entry; the init draws only from ``seed``."""
     name = model_spec["backbone"]
@@ -46,4 +71,4 @@ def build_model(model_spec: dict, token_dim: int, seed: int, out_dim: int = 1) -
     return model
 
 
-__all__ = ["BACKBONES", "Backbone", "ICLModel", "build_model"]
+__all__ = ["BACKBONES", "BACKBONE_OPTIONS", "Backbone", "ICLModel", "build_model", "max_tokens_of"]
