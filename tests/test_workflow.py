@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+from mambaicl.config import iter_runs, load_yaml
 from mambaicl.report import macro_name, parse_macros
 
 SMOKE = "workflow/config/smoke.yaml"
@@ -112,8 +113,11 @@ def test_one_figure_rebuilds_alone_and_nothing_else_is_stale(smoke_run):
 def test_paper_config_dry_run_lists_the_planned_jobs(tmp_path):
     out = snakemake(["-n"], cwd=copy_workflow(tmp_path))
     jobs = planned_jobs(out.stdout)
-    assert jobs["train"] == 3 and jobs["evaluate_model"] == 3 and jobs["paper"] == 1
-    assert jobs["evaluate_baseline"] == 2
+    config = load_yaml(tmp_path / "workflow/config/paper.yaml")
+    runs = list(iter_runs(config))
+    assert len(runs) == 10 * 3  # Grazzi's 4 and Park's 6 models on linear regression, 3 seeds each
+    assert jobs["train"] == len(runs) and jobs["evaluate_model"] == len(runs) and jobs["paper"] == 1
+    assert jobs["evaluate_baseline"] == len(config["evaluation"]["baselines"])
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the guard only fires without CUDA")
