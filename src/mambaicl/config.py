@@ -143,6 +143,9 @@ def check_semantics(config: dict) -> None:
             if max_tok is not None and 2 * train_len > max_tok:
                 fail(f"'models.{m}.max_tokens' = {max_tok} is shorter than the {2 * train_len} tokens "
                      f"of a {train_len}-point {exp['task']} prompt")
+    sc = config["scaling"]
+    if sc["d_model"] % sc["n_head"]:
+        fail(f"'scaling': d_model {sc['d_model']} is not divisible by n_head {sc['n_head']}")
     max_k = min(t["eval_points"] for t in config["tasks"].values()) - 1
     for k in config["report"]["k_values"]:
         if k > max_k:

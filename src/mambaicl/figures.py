@@ -65,3 +65,31 @@ def plot_error_curves(
     ax.legend(fontsize="x-small", loc="best")
     fig.savefig(out_path)
     plt.close(fig)
+
+
+BACKBONE_LABELS = {
+    "gpt2": "Transformer", "mamba": "Mamba", "s4": "S4", "s4_park": "S4 (Park)", "s4_mamba": "S4-Mamba",
+    "standard_hybrid": "Standard Hybrid", "mambaformer": "MambaFormer", "rwkv": "RWKV-4",
+}
+
+
+def plot_forward_scaling(df: pd.DataFrame, out_path: str | Path) -> None:
+    """Forward time and peak memory against sequence length, log-log, one line per backbone."""
+    set_style()
+    fig, axes = plt.subplots(1, 2, figsize=(2 * COLUMN_WIDTH_IN, 2.4))
+    palette = sns.color_palette("colorblind")
+    for i, (backbone, d) in enumerate(df.groupby("backbone", sort=False)):
+        style = dict(color=palette[i % len(palette)], marker="o", ms=3, lw=1.2,
+                     label=BACKBONE_LABELS.get(backbone, backbone))
+        axes[0].plot(d.length, d.seconds, **style)
+        axes[1].plot(d.length, d.peak_mib, **style)
+    for ax, ylabel in zip(axes, ["forward time (s)", "peak extra memory (MiB)"]):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("sequence length (tokens)")
+        ax.set_ylabel(ylabel)
+    axes[1].legend(fontsize="x-small", loc="upper left")
+    fig.suptitle(f"One forward pass, batch of {int(df.batch_size.iloc[0])}, on {df.device.iloc[0]}",
+                 fontsize="small")
+    fig.savefig(out_path)
+    plt.close(fig)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from tqdm import tqdm
 
 from . import __version__
 from .baselines import BASELINE_LABELS
@@ -17,8 +18,10 @@ from .config import spec_hash
 from .data import generate_prompt_set, load_prompt_set, save_prompt_set
 from .device import configure_torch, resolve_device
 from .evaluate import baseline_errors, curve_table, model_errors
-from .figures import plot_error_curves
-from .report import error_table_tex, format_duration, format_number, git_commit, macro_name, macros_tex
+from .figures import plot_error_curves, plot_forward_scaling
+from .param_counts import count_table
+from .report import error_table_tex, format_duration, format_number, git_commit, latex_escape, macro_name, macros_tex
+from .scaling import measure_forward
 from .tasks import task_from_spec
 from .train import load_trained_model, train
 
@@ -86,6 +89,53 @@ def aggregate_curves_job(task: str, model_errors: dict[str, list[str]], model_la
                                   label=BASELINE_LABELS[name]))
     pd.concat(frames).to_csv(out_csv, index=False)
     pd.concat(per_seed).to_csv(out_per_seed_csv, index=False)
+
+
+def param_counts_job(models: dict[str, dict], task_specs: dict[str, dict], labels: dict[str, str],
+                     reference_csv: str, out_csv: str) -> None:
+    """Effective parameter counts of every configured model; ``task_specs`` gives each model's first task."""
+    token_dims = {m: task_from_spec(t).token_dim for m, t in task_specs.items()}
+    table = count_table(models, token_dims, labels, pd.read_csv(reference_csv))
+    table.to_csv(out_csv, index=False)
+    print(table.to_string())
+
+
+def table_param_counts_job(counts_csv: str, out_tex: str) -> None:
+    df = pd.read_csv(counts_csv)
+    lines = [r"\begin{table}[t]", r"\centering",
+             r"\caption{Effective parameters (trainable, receiving gradients) of every configured model, counted "
+             r"by instantiating it, beside the published count where the papers' releases give one for that size.}",
+             r"\label{tab:param-counts}", r"\begin{tabular}{llrrrr}", r"\toprule",
+             r"Model & Backbone & $d$ & Layers & Parameters & Published \\", r"\midrule"]
+    for r in df.itertuples():
+        pub = "--" if pd.isna(r.published) else f"{int(r.published):,}"
+        lines.append(f"{latex_escape(r.label)} & \\texttt{{{latex_escape(r.backbone)}}} & {r.d_model} & {r.n_layer} & "
+                     f"{r.params:,} & {pub} \\\\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+    Path(out_tex).write_text("\n".join(lines))
+
+
+def forward_scaling_job(scaling: dict, device: str, out_csv: str) -> None:
+    dev = resolve_device(device)
+    configure_torch(dev, scaling.get("threads"))
+    frames = []
+    for backbone in tqdm(scaling["backbones"], desc="backbones"):
+        spec = {"backbone": backbone, "d_model": scaling["d_model"], "n_layer": scaling["n_layer"]}
+        if backbone in ("gpt2", "standard_hybrid", "mambaformer"):
+            spec["n_head"] = scaling["n_head"]
+        df = measure_forward(spec, scaling["lengths"], scaling["batch_size"], scaling["token_dim"], dev,
+                             scaling["repeats"])
+        df.insert(0, "backbone", backbone)
+        frames.append(df)
+        print(df.to_string(index=False))
+    out = pd.concat(frames)
+    out["device"] = str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev)
+    out["batch_size"] = scaling["batch_size"]
+    out.to_csv(out_csv, index=False)
+
+
+def figure_forward_scaling_job(csv: str, out_pdf: str) -> None:
+    plot_forward_scaling(pd.read_csv(csv), out_pdf)
 
 
 def figure_error_curves_job(task: str, curves_csv: str, train_points: int, out_pdf: str) -> None:

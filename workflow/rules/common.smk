@@ -8,6 +8,7 @@ from mambaicl.config import (
     eval_data_spec,
     iter_runs,
     model_label,
+    task_spec,
     train_spec,
     validate as validate_config,
 )
@@ -29,6 +30,8 @@ GENERATED = "paper/generated"
 TASKS = sorted({exp["task"] for exp in config["experiments"]})
 MODELS_BY_TASK = {t: [m for exp in config["experiments"] if exp["task"] == t for m in exp["models"]] for t in TASKS}
 SEEDS = config["train"]["seeds"]
+TRAINED_MODELS = [m for m in config["models"] if any(m in ms for ms in MODELS_BY_TASK.values())]
+FIRST_TASK = {m: next(t for t in TASKS if m in MODELS_BY_TASK[t]) for m in TRAINED_MODELS}
 BASELINES = config["evaluation"]["baselines"]
 THREADS = config["threads"]
 

@@ -28,3 +28,29 @@ rule macros:
         f"{LOGS}/tables/macros.log",
     script:
         "../scripts/macros.py"
+
+
+rule param_counts:
+    input:
+        reference="workflow/resources/reference/param_counts.csv",
+    output:
+        f"{RESULTS}/metrics/param_counts.csv",
+    params:
+        models={m: {k: v for k, v in spec.items() if k != "label"} for m, spec in config["models"].items() if m in TRAINED_MODELS},
+        task_specs={m: task_spec(config, t) for m, t in FIRST_TASK.items()},
+        labels={m: model_label(config, m) for m in TRAINED_MODELS},
+    log:
+        f"{LOGS}/tables/param_counts.log",
+    script:
+        "../scripts/param_counts.py"
+
+
+rule table_param_counts:
+    input:
+        f"{RESULTS}/metrics/param_counts.csv",
+    output:
+        f"{GENERATED}/tables/param_counts.tex",
+    log:
+        f"{LOGS}/tables/table_param_counts.log",
+    script:
+        "../scripts/table_param_counts.py"

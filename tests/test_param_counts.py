@@ -1,0 +1,35 @@
+"""Parameter counts of the configured models agree with the published ones, and the scaling sweep measures."""
+
+import math
+
+import pandas as pd
+import torch
+
+from mambaicl.config import load_yaml
+from mambaicl.param_counts import count_table, published_count
+from mambaicl.scaling import measure_forward
+
+
+def test_paper_models_match_every_published_count(repo):
+    config = load_yaml(repo / "workflow/config/paper.yaml")
+    ref = pd.read_csv(repo / "workflow/resources/reference/param_counts.csv")
+    models = {m: {k: v for k, v in s.items() if k != "label"} for m, s in config["models"].items()}
+    table = count_table(models, {m: 20 for m in models}, {m: m for m in models}, ref)
+    compared = table.dropna(subset=["published"])
+    assert set(compared.model) >= {"transformer", "mamba", "s4", "transformer_park", "mamba_park", "s4_park",
+                                   "s4_mamba", "mambaformer"}
+    assert (compared.params == compared.published.astype(int)).all(), compared.to_string()
+
+
+def test_standard_hybrid_with_the_released_table_matches_too(repo):
+    ref = pd.read_csv(repo / "workflow/resources/reference/param_counts.csv")
+    spec = {"backbone": "standard_hybrid", "d_model": 128, "n_layer": 4, "max_tokens": 101}
+    assert published_count(spec, 20, ref) == (382_209 - 128, "park: n_layer 4 at 128")
+
+
+def test_forward_scaling_measures_every_length():
+    df = measure_forward({"backbone": "gpt2", "d_model": 16, "n_layer": 1, "n_head": 2}, [16, 32], 1, 4,
+                         torch.device("cpu"), repeats=1)
+    assert df.length.tolist() == [16, 32]
+    assert (df.seconds > 0).all() and not df.peak_mib.isna().any() and (df.peak_mib >= 0).all()
+    assert not math.isnan(df.params.iloc[0])
