@@ -3,10 +3,35 @@
 from __future__ import annotations
 
 from .base import PromptBatch, Task
-from .linear_regression import LinearRegression
+from .cot import CoTIO
+from .linear_regression import (
+    LinearRegression,
+    NoisyLinearRegression,
+    QuadraticRegression,
+    SkewedLinearRegression,
+    SparseLinearRegression,
+)
+from .mqar import VectorMQAR
+from .nonlinear import DecisionTree, ReluNN
+from .outliers import ManyOutlierRegression, OrthoOutlierRegression
+from .parity import SparseParity
 
 TASKS: dict[str, type[Task]] = {
-    "linear_regression": LinearRegression,
+    cls.name: cls
+    for cls in (
+        LinearRegression,
+        SkewedLinearRegression,
+        SparseLinearRegression,
+        ReluNN,
+        DecisionTree,
+        NoisyLinearRegression,
+        QuadraticRegression,
+        OrthoOutlierRegression,
+        ManyOutlierRegression,
+        SparseParity,
+        VectorMQAR,
+        CoTIO,
+    )
 }
 
 
@@ -16,7 +41,13 @@ def make_task(name: str, **params) -> Task:
         cls = TASKS[name]
     except KeyError:
         raise KeyError(f"unknown task '{name}'; known tasks: {', '.join(sorted(TASKS))}") from None
-    return cls(**params)
+    try:
+        return cls(**params)
+    except TypeError as e:  # an unknown parameter name: say which ones the task takes
+        import inspect
+
+        allowed = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+        raise ValueError(f"{name}: bad parameters {sorted(params)} ({e}); allowed: {', '.join(allowed)}") from None
 
 
 def task_from_spec(spec: dict) -> Task:
