@@ -25,53 +25,19 @@ OMP_WAIT_POLICY=PASSIVE, which removes that pathology; say which setting a repor
 from __future__ import annotations
 
 import argparse
-import ctypes
-import gc
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import time
 
 
-def _rss_kib() -> int:
-    with open("/proc/self/statm") as f:
-        pages = int(f.read().split()[1])
-    return pages * resource.getpagesize() // 1024
-
-
-def _malloc_trim() -> None:
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:  # not glibc
-        pass
-
-
-def _reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS mark (VmHWM) so that it covers only what follows; False if not allowed."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _peak_rss_kib(reset: bool) -> int:
-    if reset:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux; since process start
-
-
 def measure(name: str, args: argparse.Namespace) -> dict:
     import torch
 
     from mambaicl.models import build_model
+    from mambaicl.scaling import peak_rss_kib, rss_kib, trim_and_reset_peak
 
     torch.set_num_threads(args.threads)
     spec = {"backbone": name, "d_model": args.d_model, "n_layer": args.n_layer, "n_head": args.n_head,
@@ -88,23 +54,21 @@ def measure(name: str, args: argparse.Namespace) -> dict:
         loss.backward()
         opt.step()
 
-    rss0 = _rss_kib()
+    rss0 = rss_kib()
     for _ in range(args.warmup):
         step()
     # After warm-up: hand freed heap memory back to the OS, so that the baseline holds only live memory
     # (parameters, gradients, Adam state, library caches) and the peak below is what one step needs on top.
-    gc.collect()
-    _malloc_trim()
-    reset = _reset_peak_rss()
+    reset = trim_and_reset_peak()
     if reset:
-        rss0 = _rss_kib()
+        rss0 = rss_kib()
     wall, cpu = [], []
     for _ in range(args.steps):
         t0, c0 = time.perf_counter(), time.process_time()
         step()
         wall.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
-    peak = _peak_rss_kib(reset)
+    peak = peak_rss_kib(reset)
     return {"backbone": name, "params": model.effective_parameters(), "wall": statistics.median(wall),
             "cpu": statistics.median(cpu), "peak_mib": max(0, peak - rss0) / 1024}
 

@@ -141,3 +141,41 @@ def test_experiment_overrides_reach_the_train_spec(config):
 def test_same_model_on_same_task_twice_is_rejected(config):
     config["experiments"].append(copy.deepcopy(config["experiments"][0]))
     assert "again" in _error(config)
+
+
+def test_impossible_task_parameter_is_named(config):
+    config["tasks"]["sparse_linear_regression"] = {
+        "params": {"sparsity": 50}, "n_dims": 20, "eval_points": 41,
+        "curriculum": {"dims": {"start": 5, "end": 20}, "points": {"start": 11, "end": 41}}}
+    msg = _error(config)
+    assert "tasks.sparse_linear_regression.params" in msg and "sparsity" in msg
+
+
+def test_unknown_task_parameter_is_named(config):
+    config["tasks"]["linear_regression"]["params"] = {"noise": 1.0}
+    msg = _error(config)
+    assert "tasks.linear_regression.params" in msg and "noise" in msg
+
+
+def test_task_variant_needs_a_known_generator(config):
+    entry = copy.deepcopy(config["tasks"]["linear_regression"])
+    config["tasks"]["lr_variant"] = entry
+    msg = _error(config)
+    assert "tasks.lr_variant" in msg and "tasks.lr_variant.task" in msg
+
+
+def test_evaluation_only_task_cannot_be_trained(config):
+    entry = copy.deepcopy(config["tasks"]["linear_regression"])
+    entry["task"] = "noisy_linear_regression"
+    config["tasks"]["noisy"] = entry
+    config["experiments"].append({"task": "noisy", "models": ["transformer"]})
+    assert "evaluation-only" in _error(config)
+
+
+def test_broken_yaml_is_a_config_error(tmp_path):
+    from mambaicl.config import load_yaml
+
+    path = tmp_path / "bad.yaml"
+    path.write_text("train:\n  steps: 5\n   seeds: [1]\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_yaml(path)

@@ -5,19 +5,25 @@ import math
 import pandas as pd
 import torch
 
-from mambaicl.config import load_yaml
+from mambaicl.config import iter_runs, load_yaml, task_spec
 from mambaicl.param_counts import count_table, published_count
 from mambaicl.scaling import measure_forward
+from mambaicl.tasks import task_from_spec
 
 
 def test_paper_models_match_every_published_count(repo):
     config = load_yaml(repo / "workflow/config/paper.yaml")
     ref = pd.read_csv(repo / "workflow/resources/reference/param_counts.csv")
     models = {m: {k: v for k, v in s.items() if k != "label"} for m, s in config["models"].items()}
-    table = count_table(models, {m: 20 for m in models}, {m: m for m in models}, ref)
+    first_task = {}
+    for task, model, _ in iter_runs(config):
+        first_task.setdefault(model, task)
+    token_dims = {m: task_from_spec(task_spec(config, t)).token_dim for m, t in first_task.items()}
+    table = count_table({m: models[m] for m in first_task}, token_dims, {m: m for m in first_task}, ref)
     compared = table.dropna(subset=["published"])
     assert set(compared.model) >= {"transformer", "mamba", "s4", "transformer_park", "mamba_park", "s4_park",
-                                   "s4_mamba", "mambaformer"}
+                                   "s4_mamba", "mambaformer", "transformer_parity", "mamba_parity",
+                                   "mambaformer_parity"}
     assert (compared.params == compared.published.astype(int)).all(), compared.to_string()
 
 

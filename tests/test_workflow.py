@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from mambaicl.config import iter_runs, load_yaml
+from mambaicl.config import iter_runs, load_yaml, task_baselines
 from mambaicl.report import macro_name, parse_macros
 
 SMOKE = "workflow/config/smoke.yaml"
@@ -85,7 +85,7 @@ def test_table_and_macros_equal_the_metrics(smoke_run):
             name = d.name.iloc[0]
             assert macros[macro_name("err", "linear_regression", name, "k", k)] == f"{value:.3f}"
             checked += 1
-    assert checked == 3 * len(k_values)  # transformer, least squares, averaging
+    assert checked == 11 * len(k_values)  # 9 models, least squares, averaging
     assert macros["RunScale"] == "smoke" and macros["NumSeeds"] == "2"
 
 
@@ -115,9 +115,12 @@ def test_paper_config_dry_run_lists_the_planned_jobs(tmp_path):
     jobs = planned_jobs(out.stdout)
     config = load_yaml(tmp_path / "workflow/config/paper.yaml")
     runs = list(iter_runs(config))
-    assert len(runs) == 10 * 3  # Grazzi's 4 and Park's 6 models on linear regression, 3 seeds each
+    # Grazzi: 5 tasks x 4 models; Park: 9 task variants x 6 models and parity x 4; 3 seeds each
+    assert len(runs) == (5 * 4 + 9 * 6 + 4) * 3
     assert jobs["train"] == len(runs) and jobs["evaluate_model"] == len(runs) and jobs["paper"] == 1
-    assert jobs["evaluate_baseline"] == len(config["evaluation"]["baselines"])
+    tasks = {t for t, _, _ in runs}
+    assert jobs["evaluate_baseline"] == sum(len(task_baselines(config, t)) for t in tasks)
+    assert jobs["figure_error_curves"] == len(tasks) == 11
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the guard only fires without CUDA")

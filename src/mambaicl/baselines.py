@@ -335,7 +335,7 @@ BASELINE_LABELS = {
     "least_squares": "Least squares",
     "averaging": "Averaging",
     "nearest_neighbors": "3-Nearest neighbours",
-    **{_lasso_name(a): f"Lasso ($\\alpha={a:g}$)" for a in LASSO_ALPHAS},
+    **{_lasso_name(a): f"Lasso (alpha = {a:g})" for a in LASSO_ALPHAS},  # plain text: escaped for LaTeX tables
     "nn_gd": "2-layer NN, GD",
     "greedy_tree_depth4": "Greedy tree (depth 4)",
     "greedy_tree": "Greedy tree",

@@ -19,7 +19,9 @@ import jsonschema
 import yaml
 
 from .errors import ConfigError
+from .baselines import BASELINES, BASELINES_FOR_TASK
 from .models import BACKBONE_OPTIONS, DEFAULT_N_HEAD, max_tokens_of
+from .tasks import TASKS, make_task, task_from_spec
 
 _MODEL_COMMON_KEYS = {"backbone", "label", "d_model", "n_layer", "learning_rate"}
 
@@ -28,8 +30,11 @@ DEFAULT_SCHEMA = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def load_yaml(path: str | Path) -> dict:
-    with open(path) as f:
-        data = yaml.safe_load(f)
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {' '.join(str(e).split())}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return data
@@ -95,14 +100,28 @@ def check_semantics(config: dict) -> None:
     def fail(msg: str):
         raise ConfigError(f"config error: {msg}")
 
+    used_tasks = {exp["task"] for exp in config["experiments"]}
     for name, task in config["tasks"].items():
+        registry = task.get("task", name)
+        if registry not in TASKS:
+            fail(f"unknown task 'tasks.{name}'{_suggest(name, TASKS)}: name a generator with 'tasks.{name}.task' "
+                 f"(implemented: {', '.join(sorted(TASKS))})")
+        try:
+            instance = make_task(registry, **task_params(task, registry))
+        except ValueError as e:
+            fail(f"'tasks.{name}.params': {e}")
+        if instance.eval_only and name in used_tasks:
+            fail(f"'tasks.{name}' ({registry}) is an evaluation-only generator and cannot be trained on")
+        for b in task.get("baselines", []):
+            if b not in BASELINES:
+                fail(f"'tasks.{name}.baselines': unknown baseline '{b}'")
         cur = task["curriculum"]
         for counter in ("dims", "points"):
             s = cur[counter]
             if s["start"] > s["end"]:
                 fail(f"'tasks.{name}.curriculum.{counter}': start {s['start']} exceeds end {s['end']}")
-        if cur["dims"]["end"] > task["n_dims"]:
-            fail(f"'tasks.{name}.curriculum.dims.end' = {cur['dims']['end']} exceeds n_dims = {task['n_dims']}")
+        if cur["dims"]["end"] > instance.n_dims:
+            fail(f"'tasks.{name}.curriculum.dims.end' = {cur['dims']['end']} exceeds n_dims = {instance.n_dims}")
         if task["eval_points"] < cur["points"]["end"]:
             fail(f"'tasks.{name}.eval_points' = {task['eval_points']} is below the training length "
                  f"{cur['points']['end']} (curriculum.points.end)")
@@ -137,16 +156,17 @@ def check_semantics(config: dict) -> None:
                 fail(f"'experiments[{i}].models[{j}]' = '{m}' is not configured under 'models'"
                      f"{_suggest(m, config['models'])} (configured: {', '.join(config['models'])})")
         task = config["tasks"][exp["task"]]
+        instance = task_from_spec(task_spec(config, exp["task"]))
         train_len = task["curriculum"]["points"]["end"]
         for m in exp["models"]:
             max_tok = max_tokens_of(config["models"][m])
-            if max_tok is not None and 2 * train_len > max_tok:
-                fail(f"'models.{m}.max_tokens' = {max_tok} is shorter than the {2 * train_len} tokens "
-                     f"of a {train_len}-point {exp['task']} prompt")
+            if max_tok is not None and instance.max_points(max_tok) < train_len:
+                fail(f"'models.{m}.max_tokens' = {max_tok} is too short for a {train_len}-point "
+                     f"{exp['task']} prompt")
     sc = config["scaling"]
     if sc["d_model"] % sc["n_head"]:
         fail(f"'scaling': d_model {sc['d_model']} is not divisible by n_head {sc['n_head']}")
-    max_k = min(t["eval_points"] for t in config["tasks"].values()) - 1
+    max_k = max(t["eval_points"] for t in config["tasks"].values()) - 1  # tables show the k each task has
     for k in config["report"]["k_values"]:
         if k > max_k:
             fail(f"'report.k_values' contains {k}, beyond the last evaluated position k = {max_k}")
@@ -167,19 +187,38 @@ def iter_runs(config: dict) -> Iterator[tuple[str, str, int]]:
     """Every (task, model, seed) to train."""
     for exp in config["experiments"]:
         for model in exp["models"]:
-            for seed in config["train"]["seeds"]:
+            for seed in exp.get("seeds", config["train"]["seeds"]):
                 yield exp["task"], model, seed
 
 
+def seeds_of(config: dict, task: str, model: str) -> list[int]:
+    return list(experiment_of(config, task, model).get("seeds", config["train"]["seeds"]))
+
+
+def task_params(entry: dict, registry: str) -> dict:
+    """Constructor parameters of a ``tasks`` entry: n_dims (default the generator's) plus ``params``."""
+    return {"n_dims": entry.get("n_dims", TASKS[registry].DEFAULT_N_DIMS), **entry.get("params", {})}
+
+
 def task_spec(config: dict, task: str) -> dict:
-    t = config["tasks"][task]
-    return {"name": task, "n_dims": t["n_dims"]}
+    """``{"name": <registry name>, **constructor parameters}`` of a configured task instance."""
+    entry = config["tasks"][task]
+    registry = entry.get("task", task)
+    return {"name": registry, **task_params(entry, registry)}
+
+
+def task_baselines(config: dict, task: str) -> list[str]:
+    entry = config["tasks"][task]
+    return list(entry.get("baselines", BASELINES_FOR_TASK[entry.get("task", task)]))
 
 
 def eval_data_spec(config: dict, task: str) -> dict:
+    """The in-distribution evaluation set: the training generator with its evaluation overrides
+    (e.g. one fixed rotation for skewed LR)."""
     ev = config["evaluation"]
+    spec = task_spec(config, task)
     return {
-        "task": task_spec(config, task),
+        "task": {**spec, **task_from_spec(spec).eval_overrides()},
         "n_prompts": ev["n_prompts"],
         "n_points": config["tasks"][task]["eval_points"],
         "seed": ev["data_seed"],

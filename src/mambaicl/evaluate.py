@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .baselines import BASELINES
+from tqdm import tqdm
+
+from .baselines import run_baseline
 from .data import PromptSet
 from .models import ICLModel
 from .stats import bootstrap_mean_ci
@@ -29,10 +31,11 @@ def model_errors(model: ICLModel, task: Task, prompts: PromptSet, batch_size: in
     return out
 
 
-def baseline_errors(name: str, task: Task, prompts: PromptSet, batch_size: int = 256) -> np.ndarray:
-    """(N, P) per-position metric of baseline ``name`` on the same prompts."""
-    fn = BASELINES[name]
-    return np.concatenate([task.errors(fn(b.xs, b.ys), b).double().numpy() for b in prompts.batches(batch_size)])
+def baseline_errors(name: str, task: Task, prompts: PromptSet, batch_size: int = 256, n_jobs: int = 1,
+                    seed: int = 0) -> np.ndarray:
+    """(N, P) per-position metric of baseline ``name`` on the same prompts (masks and extras passed on)."""
+    return np.concatenate([task.errors(run_baseline(name, b, n_jobs=n_jobs, seed=seed), b).double().numpy()
+                           for b in tqdm(list(prompts.batches(batch_size)), desc=name, mininterval=5)])
 
 
 def curve_table(
@@ -41,7 +44,10 @@ def curve_table(
     bootstrap: dict,
     **labels,
 ) -> pd.DataFrame:
-    """Tidy per-position summary: k (in-context examples), raw and normalised mean with CI."""
+    """Tidy per-position summary: k (in-context examples), raw and normalised mean with CI.
+
+    Positions no prompt scores (all NaN: beyond a model's positional table) are dropped.
+    """
     rng = np.random.default_rng(bootstrap["seed"])
     mean, low, high = bootstrap_mean_ci(errors, bootstrap["n_resamples"], bootstrap["ci"], rng)
     n_seeds = 1 if isinstance(errors, np.ndarray) else len(errors)

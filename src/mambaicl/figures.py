@@ -31,36 +31,40 @@ def plot_error_curves(
     title: str,
     train_points: int,
     log_y: bool = False,
+    ylabel: str = "normalized squared error",
+    reference: float = 1.0,
 ) -> None:
-    """Normalised squared error vs in-context examples; models solid with CI bands, baselines dashed.
+    """Per-position metric vs in-context examples; models solid with CI bands, baselines dashed.
 
-    A dotted vertical line marks the training length, a dashed horizontal line the zero predictor.
+    A dotted vertical line marks the training length, a dashed horizontal line the zero predictor
+    (``reference``: 1 for normalised errors, 0.5 = chance for accuracies).
     """
     set_style()
     fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 2.4))
     palette = sns.color_palette("colorblind")
+    marker = "o" if curves.k.nunique() == 1 else None  # single-position tasks (MQAR): points, not lines
     models = curves[curves.kind == "model"]["label"].unique().tolist()
     baselines = curves[curves.kind == "baseline"]["label"].unique().tolist()
     for i, label in enumerate(models):
         d = curves[(curves.kind == "model") & (curves.label == label)]
-        ax.plot(d.k, d.normalized_mean, color=palette[i % len(palette)], lw=1.4, label=label)
+        ax.plot(d.k, d.normalized_mean, color=palette[i % len(palette)], lw=1.4, label=label, marker=marker)
         ax.fill_between(d.k, d.normalized_ci_low, d.normalized_ci_high, color=palette[i % len(palette)],
                         alpha=0.25, lw=0)
     greys = ["0.35", "0.6", "0.15", "0.75"]
     for j, label in enumerate(baselines):
         d = curves[(curves.kind == "baseline") & (curves.label == label)]
-        ax.plot(d.k, d.normalized_mean, color=greys[j % len(greys)], lw=1.0, ls="--", label=label)
+        ax.plot(d.k, d.normalized_mean, color=greys[j % len(greys)], lw=1.0, ls="--", label=label, marker=marker)
     ax.axvline(train_points - 1, color="0.3", ls=":", lw=1.0)
-    ax.axhline(1.0, color="0.5", ls="--", lw=0.8)
+    ax.axhline(reference, color="0.5", ls="--", lw=0.8)
     ax.set_xlabel("in-context examples")
-    ax.set_ylabel("normalized squared error")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     if log_y:
         ax.set_yscale("log")
     else:
-        top = max(1.25, min(float(curves.normalized_mean.max()) * 1.05, 2.0))
+        top = max(1.25 * reference, min(float(curves.normalized_mean.max()) * 1.05, 2.0 * reference))
         ax.set_ylim(0, top)
-    ax.set_xlim(0, curves.k.max())
+    ax.set_xlim(-0.5 if marker else 0, max(curves.k.max(), 0.5))
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.legend(fontsize="x-small", loc="best")
     fig.savefig(out_path)

@@ -14,18 +14,36 @@ from tqdm import tqdm
 
 from . import __version__
 from .baselines import BASELINE_LABELS
-from .config import spec_hash
+from .config import spec_hash, task_spec
 from .data import generate_prompt_set, load_prompt_set, save_prompt_set
 from .device import configure_torch, resolve_device
 from .evaluate import baseline_errors, curve_table, model_errors
-from .figures import plot_error_curves, plot_forward_scaling
 from .param_counts import count_table
 from .report import error_table_tex, format_duration, format_number, git_commit, latex_escape, macro_name, macros_tex
 from .scaling import measure_forward
 from .tasks import task_from_spec
 from .train import load_trained_model, train
 
-TASK_TITLES = {"linear_regression": "Linear regression"}
+TASK_TITLES = {
+    "linear_regression": "Linear regression",
+    "skewed_linear_regression": "Skewed-covariance linear regression",
+    "sparse_linear_regression": "Sparse linear regression",
+    "relu_nn": "2-layer ReLU network",
+    "decision_tree": "Decision tree",
+    "noisy_linear_regression": "Noisy linear regression",
+    "quadratic_regression": "Quadratic regression",
+    "ortho_outlier_regression": "Orthogonal-outlier regression",
+    "many_outlier_regression": "Many-outlier regression",
+    "sparse_parity": "Sparse parity",
+    "mqar": "Vector-valued MQAR",
+    "cot_io": "Chain-of-thought I/O",
+}
+
+
+def task_title(spec_task: dict, instance: str) -> str:
+    """Display title of a task instance: its generator's title, plus the instance name if it differs."""
+    title = TASK_TITLES.get(spec_task["name"], spec_task["name"])
+    return title if instance == spec_task["name"] else f"{title} ({instance.replace('_', ' ')})"
 
 
 @contextlib.contextmanager
@@ -64,10 +82,12 @@ def evaluate_model_job(model_path: str, data_npz: str, data_meta: str, out_npy: 
     print(f"evaluated {model_path} (spec {state['spec_hash']}) on {prompts.n_prompts} prompts")
 
 
-def evaluate_baseline_job(name: str, data_npz: str, data_meta: str, out_npy: str, threads: int) -> None:
+def evaluate_baseline_job(name: str, data_npz: str, data_meta: str, out_npy: str, threads: int,
+                          n_jobs: int = 1, seed: int = 0) -> None:
     configure_torch(torch.device("cpu"), threads)
     prompts = load_prompt_set(data_npz, data_meta)
-    np.save(out_npy, baseline_errors(name, task_from_spec(prompts.meta["spec"]["task"]), prompts))
+    errs = baseline_errors(name, task_from_spec(prompts.meta["spec"]["task"]), prompts, n_jobs=n_jobs, seed=seed)
+    np.save(out_npy, errs)
 
 
 def aggregate_curves_job(task: str, model_errors: dict[str, list[str]], model_labels: dict[str, str],
@@ -135,19 +155,58 @@ def forward_scaling_job(scaling: dict, device: str, out_csv: str) -> None:
 
 
 def figure_forward_scaling_job(csv: str, out_pdf: str) -> None:
+    from .figures import plot_forward_scaling  # matplotlib and seaborn: only figure jobs pay their import
+
     plot_forward_scaling(pd.read_csv(csv), out_pdf)
 
 
-def figure_error_curves_job(task: str, curves_csv: str, train_points: int, out_pdf: str) -> None:
-    curves = pd.read_csv(curves_csv)
-    plot_error_curves(curves, out_pdf, TASK_TITLES.get(task, task), train_points)
+def _metric_info(meta_path: str) -> tuple[dict, str, bool]:
+    meta = json.loads(Path(meta_path).read_text())
+    task = task_from_spec(meta["spec"]["task"])
+    return meta["spec"]["task"], task.metric, task.higher_is_better
 
 
-def table_errors_job(task: str, curves_csv: str, k_values: list[int], out_tex: str) -> None:
+def metric_label(metric: str) -> str:
+    return {"accuracy": "accuracy"}.get(metric, "normalized squared error")
+
+
+def figure_error_curves_job(task: str, curves_csv: str, data_meta: str, train_points: int, out_pdf: str) -> None:
+    from .figures import plot_error_curves
+
+    spec, metric, higher = _metric_info(data_meta)
+    plot_error_curves(pd.read_csv(curves_csv), out_pdf, task_title(spec, task), train_points,
+                      ylabel=metric_label(metric), reference=0.5 if higher else 1.0)
+
+
+def report_k_values(k_values: list[int], curves: pd.DataFrame) -> list[int]:
+    """The configured k that this task evaluates; its last position if none is."""
+    ks = [k for k in k_values if k <= curves.k.max()]
+    return ks or [int(curves.k.max())]
+
+
+def table_errors_job(task: str, curves_csv: str, data_meta: str, k_values: list[int], out_tex: str) -> None:
+    spec, metric, _ = _metric_info(data_meta)
     curves = pd.read_csv(curves_csv)
-    caption = (f"{TASK_TITLES.get(task, task)}: normalized squared error after $k$ in-context examples "
+    caption = (f"{task_title(spec, task)}: {metric_label(metric)} after $k$ in-context examples "
                "(mean over seeds and evaluation prompts).")
-    Path(out_tex).write_text(error_table_tex(curves, k_values, caption, f"tab:errors-{task.replace('_', '-')}"))
+    Path(out_tex).write_text(error_table_tex(curves, report_k_values(k_values, curves), caption,
+                                             f"tab:errors-{task.replace('_', '-')}"))
+
+
+def results_section_job(tasks: list[str], titles: dict[str, str], out_tex: str) -> None:
+    """The per-task results: one figure and one table per configured task, in config order."""
+    lines = ["% Generated by the workflow; do not edit."]
+    for task in tasks:
+        slug = task.replace("_", "-")
+        lines += [
+            r"\begin{figure}[tbp]", r"\centering",
+            rf"\includegraphics[width=0.7\linewidth]{{generated/figures/error_curves_{task}.pdf}}",
+            rf"\caption{{{latex_escape(titles[task])}: per-position metric against the number of in-context "
+            r"examples (mean over seeds, bootstrap band). Dotted line: training length.}",
+            rf"\label{{fig:errors-{slug}}}", r"\end{figure}",
+            rf"\input{{generated/tables/errors_{task}.tex}}", "",
+        ]
+    Path(out_tex).write_text("\n".join(lines) + "\n")
 
 
 def macros_job(config: dict, curves: dict[str, str], models: dict[str, list[str]], out_tex: str) -> None:
@@ -168,11 +227,11 @@ def macros_job(config: dict, curves: dict[str, str], models: dict[str, list[str]
     v["BootstrapCI"] = str(round(100 * config["evaluation"]["bootstrap"]["ci"]))
     devices = set()
     for task, t in config["tasks"].items():
-        v[macro_name(task, "dims")] = str(t["n_dims"])
+        v[macro_name(task, "dims")] = str(task_from_spec(task_spec(config, task)).n_dims)
         v[macro_name(task, "train", "points")] = str(t["curriculum"]["points"]["end"])
         v[macro_name(task, "eval", "points")] = str(t["eval_points"])
         df = pd.read_csv(curves[task])
-        for row in df[df.k.isin(config["report"]["k_values"])].itertuples():
+        for row in df[df.k.isin(report_k_values(config["report"]["k_values"], df))].itertuples():
             v[macro_name("err", task, row.name, "k", row.k)] = format_number(row.normalized_mean)
     for key, paths in models.items():
         task, model = key.split("/")

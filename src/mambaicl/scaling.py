@@ -20,12 +20,14 @@ import torch
 from .models import build_model
 
 
-def _rss_kib() -> int:
+def rss_kib() -> int:
+    """Current resident set of this process, KiB."""
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize() // 1024
 
 
-def _trim_and_reset_peak() -> bool:
+def trim_and_reset_peak() -> bool:
+    """Return freed heap memory to the OS and reset the peak-RSS mark; False where the reset is not allowed."""
     gc.collect()
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
@@ -39,7 +41,8 @@ def _trim_and_reset_peak() -> bool:
         return False
 
 
-def _peak_kib(reset: bool) -> int:
+def peak_rss_kib(reset: bool) -> int:
+    """Peak resident set since the last reset (or since process start if ``reset`` is False), KiB."""
     if reset:
         with open("/proc/self/status") as f:
             for line in f:
@@ -70,15 +73,15 @@ def measure_forward(model_spec: dict, lengths: list[int], batch_size: int, token
                     torch.cuda.reset_peak_memory_stats(device)
                     base = torch.cuda.memory_allocated(device)
                 else:
-                    reset = _trim_and_reset_peak()
-                    base = _rss_kib() * 1024
+                    reset = trim_and_reset_peak()
+                    base = rss_kib() * 1024
                 t0 = time.perf_counter()
                 model(tokens)
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)
                     used = torch.cuda.max_memory_allocated(device) - base
                 else:
-                    used = _peak_kib(reset) * 1024 - base
+                    used = peak_rss_kib(reset) * 1024 - base
                 times.append(time.perf_counter() - t0)
                 peak = max(peak, used / 2**20)
             rows.append({"length": length, "seconds": statistics.median(times), "peak_mib": max(peak, 0.0)})

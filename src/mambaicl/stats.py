@@ -12,16 +12,22 @@ def bootstrap_mean_ci(
 
     ``errors`` is one (N, P) array or a list of them, one per seed. Prompts are resampled within
     each seed, the per-seed means averaged (spec 5.7). Resampling is done with multinomial counts,
-    so memory stays O(R x N) instead of O(R x N x P). NaNs (positions a model cannot read) propagate.
+    so memory stays O(R x N) instead of O(R x N x P). NaN entries (positions masked out, e.g. outliers)
+    are left out of each mean; a position with no scored prompt is NaN.
     """
     per_seed = [errors] if isinstance(errors, np.ndarray) else list(errors)
     boot = np.zeros((n_resamples, per_seed[0].shape[1]))
-    for err in per_seed:
-        n = err.shape[0]
-        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples)  # (R, N)
-        boot += counts @ err / n
+    means = []
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for err in per_seed:
+            n = err.shape[0]
+            scored = ~np.isnan(err)
+            values = np.where(scored, err, 0.0)
+            counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples)  # (R, N)
+            boot += (counts @ values) / (counts @ scored)
+            means.append(values.sum(0) / scored.sum(0))
     boot /= len(per_seed)
-    mean = np.mean([e.mean(axis=0) for e in per_seed], axis=0)
+    mean = np.mean(means, axis=0)
     alpha = (1.0 - ci) / 2.0
     low, high = np.quantile(boot, [alpha, 1.0 - alpha], axis=0)
     return mean, low, high

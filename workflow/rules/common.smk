@@ -1,5 +1,6 @@
 # Config validation, the CUDA guard and the helpers that map wildcards to inputs and per-job specs.
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -9,11 +10,14 @@ from mambaicl.config import (
     eval_data_spec,
     iter_runs,
     model_label,
+    seeds_of,
+    task_baselines,
     task_spec,
     train_spec,
     validate as validate_config,
 )
 from mambaicl.device import check_cuda_guard
+from mambaicl.pipeline import task_title
 from mambaicl.errors import ConfigError, DeviceError
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
@@ -33,12 +37,12 @@ RUN = config["run_name"]
 RESULTS = f"results/{RUN}"
 LOGS = f"logs/{RUN}"
 GENERATED = "paper/generated"
-TASKS = sorted({exp["task"] for exp in config["experiments"]})
+TASKS = list(dict.fromkeys(exp["task"] for exp in config["experiments"]))  # config order
 MODELS_BY_TASK = {t: [m for exp in config["experiments"] if exp["task"] == t for m in exp["models"]] for t in TASKS}
-SEEDS = config["train"]["seeds"]
 TRAINED_MODELS = [m for m in config["models"] if any(m in ms for ms in MODELS_BY_TASK.values())]
 FIRST_TASK = {m: next(t for t in TASKS if m in MODELS_BY_TASK[t]) for m in TRAINED_MODELS}
-BASELINES = config["evaluation"]["baselines"]
+BASELINES_BY_TASK = {t: task_baselines(config, t) for t in TASKS}
+ALL_BASELINES = sorted({b for bs in BASELINES_BY_TASK.values() for b in bs})
 THREADS = config["threads"]
 
 
@@ -46,7 +50,7 @@ wildcard_constraints:
     task="|".join(TASKS),
     model="|".join(config["models"]),
     seed=r"\d+",
-    baseline="|".join(BASELINES) or "none",
+    baseline="|".join(re.escape(b) for b in ALL_BASELINES) or "none",
 
 
 onstart:
@@ -65,11 +69,12 @@ def checkpoint_dir(task, model, seed):
 
 
 def model_error_files(task):
-    return {m: [f"{RESULTS}/eval/{task}/{m}/seed{s}/errors.npy" for s in SEEDS] for m in MODELS_BY_TASK[task]}
+    return {m: [f"{RESULTS}/eval/{task}/{m}/seed{s}/errors.npy" for s in seeds_of(config, task, m)]
+            for m in MODELS_BY_TASK[task]}
 
 
 def baseline_error_files(task):
-    return {b: f"{RESULTS}/eval/{task}/baselines/{b}/errors.npy" for b in BASELINES}
+    return {b: f"{RESULTS}/eval/{task}/baselines/{b}/errors.npy" for b in BASELINES_BY_TASK[task]}
 
 
 def flat(d):

@@ -27,7 +27,10 @@ rule evaluate_baseline:
         meta=f"{RESULTS}/data/{{task}}/eval_prompts.json",
     output:
         f"{RESULTS}/eval/{{task}}/baselines/{{baseline}}/errors.npy",
-    threads: THREADS
+    params:
+        n_jobs=config["evaluation"]["baseline_jobs"],
+        seed=config["evaluation"]["data_seed"],
+    threads: max(THREADS, config["evaluation"]["baseline_jobs"])
     log:
         f"{LOGS}/evaluate/{{task}}/baselines/{{baseline}}.log",
     script:

@@ -4,6 +4,7 @@
 rule figure_error_curves:
     input:
         curves=f"{RESULTS}/metrics/{{task}}/curves.csv",
+        meta=f"{RESULTS}/data/{{task}}/eval_prompts.json",
     output:
         f"{GENERATED}/figures/error_curves_{{task}}.pdf",
     params:

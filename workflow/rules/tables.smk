@@ -4,6 +4,7 @@
 rule table_errors:
     input:
         curves=f"{RESULTS}/metrics/{{task}}/curves.csv",
+        meta=f"{RESULTS}/data/{{task}}/eval_prompts.json",
     output:
         f"{GENERATED}/tables/errors_{{task}}.tex",
     params:
@@ -23,7 +24,8 @@ rule macros:
     params:
         config=config,
         curves={t: f"{RESULTS}/metrics/{t}/curves.csv" for t in TASKS},
-        models={f"{t}/{m}": [f"{model_dir(t, m, s)}/model.pt" for s in SEEDS] for t in TASKS for m in MODELS_BY_TASK[t]},
+        models={f"{t}/{m}": [f"{model_dir(t, m, s)}/model.pt" for s in seeds_of(config, t, m)]
+                for t in TASKS for m in MODELS_BY_TASK[t]},
     log:
         f"{LOGS}/tables/macros.log",
     script:
@@ -54,3 +56,19 @@ rule table_param_counts:
         f"{LOGS}/tables/table_param_counts.log",
     script:
         "../scripts/table_param_counts.py"
+
+
+rule results_section:
+    input:
+        figures=expand(f"{GENERATED}/figures/error_curves_{{task}}.pdf", task=TASKS),
+        tables=expand(f"{GENERATED}/tables/errors_{{task}}.tex", task=TASKS),
+        metas=expand(f"{RESULTS}/data/{{task}}/eval_prompts.json", task=TASKS),
+    output:
+        f"{GENERATED}/sections/tasks.tex",
+    params:
+        tasks=TASKS,
+        titles={t: task_title(task_spec(config, t), t) for t in TASKS},
+    log:
+        f"{LOGS}/tables/results_section.log",
+    script:
+        "../scripts/results_section.py"

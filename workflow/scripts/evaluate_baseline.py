@@ -2,5 +2,6 @@ from mambaicl.pipeline import evaluate_baseline_job, log_to
 
 with log_to(snakemake.log[0]):
     evaluate_baseline_job(
-        snakemake.wildcards.baseline, snakemake.input.npz, snakemake.input.meta, snakemake.output[0], snakemake.threads
+        snakemake.wildcards.baseline, snakemake.input.npz, snakemake.input.meta, snakemake.output[0],
+        snakemake.threads, snakemake.params.n_jobs, snakemake.params.seed,
     )

@@ -2,5 +2,6 @@ from mambaicl.pipeline import figure_error_curves_job, log_to
 
 with log_to(snakemake.log[0]):
     figure_error_curves_job(
-        snakemake.wildcards.task, snakemake.input.curves, snakemake.params.train_points, snakemake.output[0]
+        snakemake.wildcards.task, snakemake.input.curves, snakemake.input.meta, snakemake.params.train_points,
+        snakemake.output[0],
     )

@@ -10,8 +10,6 @@ import math
 
 import torch
 from torch import nn
-from transformers import GPT2Config, GPT2Model
-
 from .base import Backbone
 
 
@@ -39,6 +37,9 @@ class GPT2Backbone(Backbone):
         self.d_model = d_model
         self.n_layer = n_layer
         self.positional_encoding = positional_encoding
+        # Imported here: transformers takes seconds to import, and most jobs never build a GPT-2.
+        from transformers import GPT2Config, GPT2Model
+
         cfg = GPT2Config(
             vocab_size=1,  # the token table is never used (inputs arrive as embeddings); keep it tiny
             n_positions=max_tokens,
