@@ -80,12 +80,16 @@ def test_table_and_macros_equal_the_metrics(smoke_run):
         row = next(ln for ln in table.splitlines() if ln.startswith(label.replace("_", r"\_") + " &"))
         cells = [c.strip().rstrip("\\").strip() for c in row.split("&")[1:]]
         for k, cell in zip(k_values, cells):
-            value = d.loc[d.k == k, "normalized_mean"].item()
-            assert cell == f"{value:.3f}", (label, k)
             name = d.name.iloc[0]
-            assert macros[macro_name("err", "linear_regression", name, "k", k)] == f"{value:.3f}"
+            key = macro_name("err", "linear_regression", name, "k", k)
+            at_k = d.loc[d.k == k, "normalized_mean"]
+            if at_k.empty:  # beyond a learned positional table: not evaluated, shown as a dash
+                assert cell == "--" and key not in macros, (label, k)
+                continue
+            assert cell == f"{at_k.item():.3f}", (label, k)
+            assert macros[key] == f"{at_k.item():.3f}"
             checked += 1
-    assert checked == 11 * len(k_values)  # 9 models, least squares, averaging
+    assert checked == 11 * len(k_values) - 1  # 9 models, least squares, averaging; one k beyond a PE table
     assert macros["RunScale"] == "smoke" and macros["NumSeeds"] == "2"
 
 
