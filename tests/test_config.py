@@ -179,3 +179,21 @@ def test_broken_yaml_is_a_config_error(tmp_path):
     path.write_text("train:\n  steps: 5\n   seeds: [1]\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_yaml(path)
+
+
+def test_named_size_expands_into_explicit_keys(config):
+    config["models"]["small_mamba"] = {"backbone": "mamba", "size": "small", "learning_rate": 1e-4}
+    config["models"]["wide_tiny_gpt2"] = {"backbone": "gpt2", "size": "tiny", "d_model": 96, "learning_rate": 1e-4}
+    validate(config)
+    assert config["models"]["small_mamba"] == {"backbone": "mamba", "d_model": 128, "n_layer": 12,
+                                               "learning_rate": 1e-4}
+    assert config["models"]["wide_tiny_gpt2"]["d_model"] == 96  # an explicit key wins
+    assert config["models"]["wide_tiny_gpt2"]["n_layer"] == 3
+
+
+def test_size_without_a_preset_or_dimensions_is_named(config):
+    config["models"]["hybrid"] = {"backbone": "mambaformer", "size": "small", "learning_rate": 1e-4}
+    assert "models.hybrid.size" in _error(config)
+    del config["models"]["hybrid"]
+    config["models"]["bare"] = {"backbone": "mamba", "learning_rate": 1e-4}
+    assert "models.bare.d_model" in _error(config)

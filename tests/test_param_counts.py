@@ -5,14 +5,14 @@ import math
 import pandas as pd
 import torch
 
-from mambaicl.config import iter_runs, load_yaml, task_spec
+from mambaicl.config import iter_runs, load_yaml, task_spec, validate
 from mambaicl.param_counts import count_table, published_count
 from mambaicl.scaling import measure_forward
 from mambaicl.tasks import task_from_spec
 
 
 def test_paper_models_match_every_published_count(repo):
-    config = load_yaml(repo / "workflow/config/paper.yaml")
+    config = validate(load_yaml(repo / "workflow/config/paper.yaml"))  # expands named sizes
     ref = pd.read_csv(repo / "workflow/resources/reference/param_counts.csv")
     models = {m: {k: v for k, v in s.items() if k != "label"} for m, s in config["models"].items()}
     first_task = {}
@@ -39,3 +39,15 @@ def test_forward_scaling_measures_every_length():
     assert df.length.tolist() == [16, 32]
     assert (df.seconds > 0).all() and not df.peak_mib.isna().any() and (df.peak_mib >= 0).all()
     assert not math.isnan(df.params.iloc[0])
+
+
+def test_named_sizes_give_grazzis_counts(repo):
+    config = load_yaml(repo / "workflow/config/paper.yaml")
+    for name, size, expected in [("m", "small", 1_402_241), ("m2", "tiny", 197_697)]:
+        config["models"][name] = {"backbone": "mamba", "size": size, "learning_rate": 1e-4}
+    config["models"]["s"] = {"backbone": "s4", "size": "small", "learning_rate": 1e-3}
+    validate(config)
+    from mambaicl.models import build_model
+
+    counts = {n: build_model(config["models"][n], 20, 0).effective_parameters() for n in ("m", "m2", "s")}
+    assert counts == {"m": 1_402_241, "m2": 197_697, "s": 601_857}

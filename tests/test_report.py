@@ -45,3 +45,16 @@ def test_format_duration(seconds, text):
     from mambaicl.report import format_duration
 
     assert format_duration(seconds) == text
+
+
+def test_results_section_states_each_tasks_generator_options(tmp_path):
+    from mambaicl.pipeline import options_text, results_section_job
+
+    spec = {"name": "ortho_outlier_regression", "n_dims": 20, "reference_weight": "fresh"}
+    assert options_text(spec) == "n_dims = 20, reference_weight = fresh"
+    out = tmp_path / "tasks.tex"
+    results_section_job(["ortho_fresh"], {"ortho_fresh": "Outliers"}, {"ortho_fresh": options_text(spec)}, out)
+    text = out.read_text()
+    assert r"\texttt{n\_dims = 20, reference\_weight = fresh}" in text
+    assert r"\includegraphics[width=0.7\linewidth]{generated/figures/error_curves_ortho_fresh.pdf}" in text
+    assert r"\input{generated/tables/errors_ortho_fresh.tex}" in text

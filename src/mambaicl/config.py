@@ -20,7 +20,7 @@ import yaml
 
 from .errors import ConfigError
 from .baselines import BASELINES, BASELINES_FOR_TASK
-from .models import BACKBONE_OPTIONS, DEFAULT_N_HEAD, max_tokens_of
+from .models import BACKBONE_OPTIONS, DEFAULT_N_HEAD, SIZE_PRESETS, max_tokens_of
 from .tasks import TASKS, make_task, task_from_spec
 
 _MODEL_COMMON_KEYS = {"backbone", "label", "d_model", "n_layer", "learning_rate"}
@@ -127,6 +127,17 @@ def check_semantics(config: dict) -> None:
                  f"{cur['points']['end']} (curriculum.points.end)")
     for name, model in config["models"].items():
         backbone = model["backbone"]
+        if "size" in model:
+            presets = SIZE_PRESETS.get(backbone)
+            if presets is None:
+                fail(f"'models.{name}.size': backbone {backbone} has no named sizes (those with presets: "
+                     f"{', '.join(SIZE_PRESETS)}); give d_model and n_layer instead")
+            for key, value in presets[model["size"]].items():
+                model.setdefault(key, value)  # explicit keys win; the job spec then holds plain numbers
+            del model["size"]
+        for key in ("d_model", "n_layer"):
+            if key not in model:
+                fail(f"'models.{name}.{key}' is required (or name a preset with 'models.{name}.size')")
         accepted = BACKBONE_OPTIONS[backbone]
         for key in model:
             if key not in _MODEL_COMMON_KEYS and key not in accepted:
@@ -173,7 +184,8 @@ def check_semantics(config: dict) -> None:
 
 
 def validate(config: dict, schema_path: str | Path = DEFAULT_SCHEMA) -> dict:
-    """Validate ``config``: schema first, then cross-field semantics. Returns the config."""
+    """Validate ``config``: schema first, then cross-field semantics. Returns the config, with named
+    model sizes expanded in place into explicit keys."""
     validate_schema(config, schema_path)
     check_semantics(config)
     return config

@@ -17,7 +17,7 @@ from mambaicl.config import (
     validate as validate_config,
 )
 from mambaicl.device import check_cuda_guard
-from mambaicl.pipeline import task_title
+from mambaicl.pipeline import options_text, task_title
 from mambaicl.errors import ConfigError, DeviceError
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"

@@ -68,6 +68,7 @@ rule results_section:
     params:
         tasks=TASKS,
         titles={t: task_title(task_spec(config, t), t) for t in TASKS},
+        options={t: options_text(eval_data_spec(config, t)["task"]) for t in TASKS},
     log:
         f"{LOGS}/tables/results_section.log",
     script:

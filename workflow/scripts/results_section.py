@@ -1,4 +1,4 @@
 from mambaicl.pipeline import log_to, results_section_job
 
 with log_to(snakemake.log[0]):
-    results_section_job(snakemake.params.tasks, snakemake.params.titles, snakemake.output[0])
+    results_section_job(snakemake.params.tasks, snakemake.params.titles, snakemake.params.options, snakemake.output[0])

@@ -52,6 +52,22 @@ BACKBONE_OPTIONS: dict[str, frozenset[str]] = {
 DEFAULT_N_HEAD = {"standard_hybrid": 8, "mambaformer": 8}
 
 
+# Named sizes (Grazzi et al.'s standard / small / tiny); RWKV's are ours, matched to GPT-2's parameter
+# count. A config's `size: small` fills these keys unless the entry sets them itself.
+SIZE_PRESETS: dict[str, dict[str, dict]] = {
+    "gpt2": {"standard": {"d_model": 256, "n_layer": 12, "n_head": 8},
+             "small": {"d_model": 128, "n_layer": 6, "n_head": 4},
+             "tiny": {"d_model": 64, "n_layer": 3, "n_head": 2}},
+    "mamba": {"standard": {"d_model": 256, "n_layer": 24}, "small": {"d_model": 128, "n_layer": 12},
+              "tiny": {"d_model": 64, "n_layer": 6}},
+    "s4": {"standard": {"d_model": 435, "n_layer": 24, "d_state": 64},
+           "small": {"d_model": 128, "n_layer": 12, "d_state": 64},
+           "tiny": {"d_model": 64, "n_layer": 6, "d_state": 64}},
+    "rwkv": {"standard": {"d_model": 256, "n_layer": 12}, "small": {"d_model": 128, "n_layer": 6},
+             "tiny": {"d_model": 64, "n_layer": 3}},
+}
+
+
 def max_tokens_of(spec: dict) -> int | None:
     """Longest token sequence a configured model can read (None: unlimited), without building it."""
     if spec["backbone"] == "gpt2" and spec.get("positional_encoding", "none") == "learned":
@@ -71,4 +87,4 @@ def build_model(model_spec: dict, token_dim: int, seed: int, out_dim: int = 1) -
     return model
 
 
-__all__ = ["BACKBONES", "BACKBONE_OPTIONS", "Backbone", "ICLModel", "build_model", "max_tokens_of"]
+__all__ = ["BACKBONES", "BACKBONE_OPTIONS", "SIZE_PRESETS", "Backbone", "ICLModel", "build_model", "max_tokens_of"]
