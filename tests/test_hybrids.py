@@ -11,6 +11,8 @@ from mambaicl.models import BACKBONES, build_model
 from mambaicl.models.hybrids import CausalSelfAttention, MambaFormer, StandardHybrid
 from mambaicl.models.mamba import MambaMixer
 
+from helpers import assert_causal_with_streams
+
 
 def _pattern(backbone) -> str:
     return "".join("A" if isinstance(m, CausalSelfAttention) else "M" if isinstance(m, MambaMixer) else "?"
@@ -70,19 +72,8 @@ def test_initialisation():
 def test_shapes_causality_hidden_states_determinism(name):
     spec = {"backbone": name, "d_model": 16, "n_layer": 2, "n_head": 2, "max_tokens": 12}
     model = build_model(spec, token_dim=4, seed=0)
-    x = torch.randn(2, 12, 4, generator=torch.Generator().manual_seed(0))
-    y = model(x)
-    assert y.shape == (2, 12, 1)
-    for t in (0, 4, 9):
-        x2 = x.clone()
-        x2[:, t + 1:] = torch.randn(2, 11 - t, 4)
-        y2 = model(x2)
-        assert torch.allclose(y2[:, : t + 1], y[:, : t + 1], atol=1e-6, rtol=0)
-        assert not torch.allclose(y2[:, t + 1:], y[:, t + 1:])
-    embeds = model.read_in(x)
-    out, streams = model.backbone(embeds, output_hidden_states=True)
+    x, y, _, streams = assert_causal_with_streams(model, token_dim=4, length=12, cut_points=(0, 4, 9))
     assert len(streams) == len(model.backbone.stack.mixers) == (2 if name == "standard_hybrid" else 3)
-    assert torch.allclose(model.backbone.final_norm(streams[-1]), out, atol=1e-6)
     again = build_model(spec, token_dim=4, seed=0)
     for (k, a), b in zip(model.state_dict().items(), again.state_dict().values()):
         assert torch.equal(a, b), k

@@ -20,6 +20,8 @@ from mambaicl.models.mamba import (
     selective_scan_ref,
 )
 
+from helpers import assert_causal_with_streams
+
 MAMBA_SSM_MIXER_SHAPES = {  # mamba-ssm 1.1.1 ``Mamba`` at d_model d, expand 2, d_state 16, d_conv 4
     "in_proj.weight": lambda d: (4 * d, d),
     "conv1d.weight": lambda d: (2 * d, 1, 4),
@@ -191,20 +193,9 @@ def test_init_uses_only_the_given_generator_and_is_deterministic():
 def test_shapes_causality_and_hidden_states():
     model = build_model({"backbone": "mamba", "d_model": 16, "n_layer": 3, "norm": "layer"}, token_dim=4, seed=0)
     assert model.max_tokens is None
-    x = torch.randn(2, 12, 4, generator=torch.Generator().manual_seed(0))
-    y = model(x)
-    assert y.shape == (2, 12, 1)
-    for t in (0, 5, 10):
-        x2 = x.clone()
-        x2[:, t + 1:] = torch.randn(2, 11 - t, 4)
-        y2 = model(x2)
-        assert torch.allclose(y2[:, : t + 1], y[:, : t + 1], atol=1e-6, rtol=0)
-        assert not torch.allclose(y2[:, t + 1:], y[:, t + 1:])
-    embeds = model.read_in(x)
-    out, streams = model.backbone(embeds, output_hidden_states=True)
+    x, _, out, streams = assert_causal_with_streams(model, token_dim=4, length=12, cut_points=(0, 5, 10))
     assert len(streams) == 3 and all(s.shape == (2, 12, 16) for s in streams)
-    assert torch.allclose(model.backbone.final_norm(streams[-1]), out, atol=1e-6)
-    assert torch.equal(out, model.backbone(embeds))
+    assert torch.equal(out, model.backbone(model.read_in(x)))
 
 
 def test_registry_builder_reads_spec_keys():
