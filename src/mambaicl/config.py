@@ -101,6 +101,7 @@ def check_semantics(config: dict) -> None:
         raise ConfigError(f"config error: {msg}")
 
     used_tasks = {exp["task"] for exp in config["experiments"]}
+    instances = {}  # built once here, reused by the experiment checks below
     for name, task in config["tasks"].items():
         registry = task.get("task", name)
         if registry not in TASKS:
@@ -110,6 +111,7 @@ def check_semantics(config: dict) -> None:
             instance = make_task(registry, **task_params(task, registry))
         except ValueError as e:
             fail(f"'tasks.{name}.params': {e}")
+        instances[name] = instance
         if instance.eval_only and name in used_tasks:
             fail(f"'tasks.{name}' ({registry}) is an evaluation-only generator and cannot be trained on")
         for b in task.get("baselines", []):
@@ -167,7 +169,7 @@ def check_semantics(config: dict) -> None:
                 fail(f"'experiments[{i}].models[{j}]' = '{m}' is not configured under 'models'"
                      f"{_suggest(m, config['models'])} (configured: {', '.join(config['models'])})")
         task = config["tasks"][exp["task"]]
-        instance = task_from_spec(task_spec(config, exp["task"]))
+        instance = instances[exp["task"]]
         train_len = task["curriculum"]["points"]["end"]
         for m in exp["models"]:
             max_tok = max_tokens_of(config["models"][m])
