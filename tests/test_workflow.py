@@ -1,11 +1,5 @@
 """The Snakemake DAG end to end at smoke size, and the paper config's plan and CUDA guard."""
 
-import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
 import pandas as pd
 import pytest
 import torch
@@ -13,50 +7,7 @@ import torch
 from mambaicl.config import iter_runs, load_yaml, task_baselines
 from mambaicl.report import macro_name, parse_macros
 
-SMOKE = "workflow/config/smoke.yaml"
-
-
-def snakemake(args, cwd, check=True):
-    out = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, capture_output=True, text=True)
-    if check and out.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{out.stdout[-4000:]}\n{out.stderr[-4000:]}")
-    return out
-
-
-def planned_jobs(output: str) -> dict[str, int]:
-    """Parse the 'Job stats' table of a dry run."""
-    jobs, inside = {}, False
-    for line in output.splitlines():
-        if line.startswith("Job stats"):
-            inside = True
-            continue
-        if inside:
-            m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-            if m and m.group(1) != "total":
-                jobs[m.group(1)] = int(m.group(2))
-            elif line.strip().startswith("total"):
-                break
-    return jobs
-
-
-def copy_workflow(work: Path) -> Path:
-    """The workflow's sources (not its outputs) in a fresh directory, as a clean clone has them."""
-    repo = Path(__file__).resolve().parents[1]
-    for item in ("Snakefile", "workflow", "paper"):
-        src = repo / item
-        if src.is_dir():
-            shutil.copytree(src, work / item, ignore=shutil.ignore_patterns("generated", "build", "main.pdf"))
-        else:
-            shutil.copy(src, work / item)
-    return work
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    """Run the whole smoke DAG in a fresh copy of the workflow."""
-    work = copy_workflow(tmp_path_factory.mktemp("smoke"))
-    snakemake(["--cores", "2", "--configfile", SMOKE], cwd=work)
-    return work
+from workflow_helpers import SMOKE, copy_workflow, planned_jobs, snakemake
 
 
 @pytest.mark.slow

@@ -26,3 +26,6 @@ rule figure_forward_scaling:
         f"{LOGS}/figures/forward_scaling.log",
     script:
         "../scripts/figure_forward_scaling.py"
+
+
+PAPER_INPUTS["forward_scaling"] = f"{GENERATED}/figures/forward_scaling.pdf"

@@ -45,6 +45,10 @@ BASELINES_BY_TASK = {t: task_baselines(config, t) for t in TASKS}
 ALL_BASELINES = sorted({b for bs in BASELINES_BY_TASK.values() for b in bs})
 THREADS = config["threads"]
 
+# Each stage's rules file registers the generated files the paper uses (name -> path or list of paths);
+# the paper rule, included last, depends on all of them.
+PAPER_INPUTS = {}
+
 
 wildcard_constraints:
     task="|".join(TASKS),

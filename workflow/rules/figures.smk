@@ -13,3 +13,6 @@ rule figure_error_curves:
         f"{LOGS}/figures/error_curves_{{task}}.log",
     script:
         "../scripts/figure_error_curves.py"
+
+
+PAPER_INPUTS["error_curves"] = expand(f"{GENERATED}/figures/error_curves_{{task}}.pdf", task=TASKS)

@@ -6,12 +6,7 @@ rule paper:
         tex="paper/main.tex",
         sections=sorted(str(p) for p in Path("paper/sections").glob("*.tex")),
         bib="paper/references.bib",
-        macros=f"{GENERATED}/macros.tex",
-        figures=expand(f"{GENERATED}/figures/error_curves_{{task}}.pdf", task=TASKS),
-        tables=expand(f"{GENERATED}/tables/errors_{{task}}.tex", task=TASKS),
-        tasks_section=f"{GENERATED}/sections/tasks.tex",
-        param_counts=f"{GENERATED}/tables/param_counts.tex",
-        scaling=f"{GENERATED}/figures/forward_scaling.pdf",
+        **PAPER_INPUTS,
     output:
         "paper/main.pdf",
     log:

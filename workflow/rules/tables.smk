@@ -73,3 +73,9 @@ rule results_section:
         f"{LOGS}/tables/results_section.log",
     script:
         "../scripts/results_section.py"
+
+
+PAPER_INPUTS["macros"] = f"{GENERATED}/macros.tex"
+PAPER_INPUTS["error_tables"] = expand(f"{GENERATED}/tables/errors_{{task}}.tex", task=TASKS)
+PAPER_INPUTS["tasks_section"] = f"{GENERATED}/sections/tasks.tex"
+PAPER_INPUTS["param_counts"] = f"{GENERATED}/tables/param_counts.tex"
