@@ -19,6 +19,17 @@ def test_shipped_configs_validate(config):
     validate(copy.deepcopy(config))
 
 
+def test_cpu_config_is_the_spec_recipe(repo):
+    """The laptop config (README: in-context learning emerging in well under an hour on 2 cores)."""
+    cfg = validate(load_yaml(repo / "workflow" / "config" / "cpu.yaml"))
+    lr = cfg["tasks"]["linear_regression"]
+    assert lr["n_dims"] == 5 and lr["curriculum"]["points"] == {"start": 11, "end": 11}
+    assert cfg["train"]["steps"] == 6000 and cfg["train"]["schedule"] == "constant"
+    assert {m["backbone"] for m in cfg["models"].values()} >= {"gpt2", "mamba"}
+    assert all(m["d_model"] == 64 and m["n_layer"] == 4 and m["learning_rate"] == 1e-3
+               for m in cfg["models"].values())
+
+
 def _error(cfg) -> str:
     with pytest.raises(ConfigError) as info:
         validate(cfg)
@@ -101,7 +112,7 @@ def test_snakemake_reports_config_typo_in_one_line(repo, tmp_path):
     assert out.returncode != 0
     lines = [ln for ln in (out.stdout + out.stderr).splitlines() if "config error" in ln]
     assert lines == ["config error: unknown key 'train.learning_rte' (allowed under train: batch_size, "
-                     "checkpoint_every, grad_clip, log_every, schedule, seeds, steps)"]
+                     "checkpoint_every, grad_clip, log_every, precision, schedule, seeds, steps)"]
 
 
 def test_option_of_another_backbone_is_rejected(config):

@@ -11,31 +11,65 @@ from tqdm import tqdm
 from .baselines import run_baseline
 from .data import PromptSet
 from .models import ICLModel
+from .ood import has_query_strategy, per_query_errors
 from .stats import bootstrap_mean_ci
-from .tasks import Task
+from .tasks import PromptBatch, Task
+
+
+def _score(predict, task: Task, batch: PromptBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """(B, P) metric and extra metrics of ``predict`` (PromptBatch -> predictions) on one batch.
+    Prompt-strategy OOD sets score query i on its own (i + 1)-point prompt (``ood.per_query_errors``)."""
+    if has_query_strategy(batch):
+        return per_query_errors(predict, task, batch), {}
+    preds = predict(batch)
+    return task.errors(preds, batch), task.extra_metrics(preds, batch)
+
+
+def _stack(rows: list[tuple[torch.Tensor, dict]], n_points: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Concatenate per-batch results, NaN-padded to ``n_points`` positions."""
+    def pad(t: torch.Tensor) -> np.ndarray:
+        a = t.double().cpu().numpy()
+        out = np.full((a.shape[0], n_points), np.nan)
+        out[:, : a.shape[1]] = a
+        return out
+
+    errors = np.concatenate([pad(e) for e, _ in rows])
+    extras = {k: np.concatenate([pad(x[k]) for _, x in rows]) for k in rows[0][1]}
+    return errors, extras
 
 
 @torch.no_grad()
-def model_errors(model: ICLModel, task: Task, prompts: PromptSet, batch_size: int, device: torch.device) -> np.ndarray:
-    """(N, P) per-position metric of ``task``; positions beyond what the model can read are NaN."""
+def score_model(model: ICLModel, task: Task, prompts: PromptSet, batch_size: int,
+                device: torch.device) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(N, P) per-position metric of ``task`` and its extra metrics (e.g. MQAR's accuracies);
+    positions beyond what the model can read are NaN."""
     model.eval().to(device)
     n_points = prompts.n_points
     if model.max_tokens is not None:
         n_points = min(n_points, task.max_points(model.max_tokens))
-    out = np.full((prompts.n_prompts, prompts.n_points), np.nan)
-    row = 0
-    for batch in prompts.batches(batch_size, device):
-        batch = batch.truncate(n_points)
-        out[row : row + len(batch), :n_points] = task.errors(model.predict(task, batch), batch).double().cpu().numpy()
-        row += len(batch)
-    return out
+    rows = [_score(lambda b: model.predict(task, b), task, batch.truncate(n_points))
+            for batch in prompts.batches(batch_size, device)]
+    return _stack(rows, prompts.n_points)
+
+
+def model_errors(model: ICLModel, task: Task, prompts: PromptSet, batch_size: int, device: torch.device) -> np.ndarray:
+    """(N, P) per-position metric of ``task``; positions beyond what the model can read are NaN."""
+    return score_model(model, task, prompts, batch_size, device)[0]
+
+
+def score_baseline(name: str, task: Task, prompts: PromptSet, batch_size: int = 256, n_jobs: int = 1,
+                   seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(N, P) per-position metric of baseline ``name`` on the same prompts (masks and extras passed on),
+    and its extra metrics."""
+    rows = [_score(lambda b: run_baseline(name, b, n_jobs=n_jobs, seed=seed), task, b)
+            for b in tqdm(list(prompts.batches(batch_size)), desc=name, mininterval=5)]
+    return _stack(rows, prompts.n_points)
 
 
 def baseline_errors(name: str, task: Task, prompts: PromptSet, batch_size: int = 256, n_jobs: int = 1,
                     seed: int = 0) -> np.ndarray:
     """(N, P) per-position metric of baseline ``name`` on the same prompts (masks and extras passed on)."""
-    return np.concatenate([task.errors(run_baseline(name, b, n_jobs=n_jobs, seed=seed), b).double().numpy()
-                           for b in tqdm(list(prompts.batches(batch_size)), desc=name, mininterval=5)])
+    return score_baseline(name, task, prompts, batch_size, n_jobs, seed)[0]
 
 
 def curve_table(

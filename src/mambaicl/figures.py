@@ -97,3 +97,52 @@ def plot_forward_scaling(df: pd.DataFrame, out_path: str | Path) -> None:
                  fontsize="small")
     fig.savefig(out_path)
     plt.close(fig)
+
+
+def _draw_curves(ax, curves: pd.DataFrame, colors: dict[str, tuple], train_points: int | None,
+                 reference: float) -> None:
+    """One panel of ``plot_error_curves``'s style: models solid with bands, baselines dashed grey."""
+    greys = ["0.35", "0.6", "0.15", "0.75"]
+    for label, d in curves[curves.kind == "model"].groupby("label", sort=False):
+        ax.plot(d.k, d.normalized_mean, color=colors[label], lw=1.2, label=label)
+        ax.fill_between(d.k, d.normalized_ci_low, d.normalized_ci_high, color=colors[label], alpha=0.25, lw=0)
+    for j, (label, d) in enumerate(curves[curves.kind == "baseline"].groupby("label", sort=False)):
+        ax.plot(d.k, d.normalized_mean, color=greys[j % len(greys)], lw=0.9, ls="--", label=label)
+    if train_points is not None:
+        ax.axvline(train_points - 1, color="0.3", ls=":", lw=0.9)
+    ax.axhline(reference, color="0.5", ls="--", lw=0.7)
+
+
+def plot_setting_panels(panels: list[tuple[str, pd.DataFrame, float]], out_path: str | Path, train_points: int,
+                        ylabel: str = "normalized squared error", ncols: int = 4, log_y: bool = False) -> None:
+    """A grid of error-curve panels, one per evaluation setting: (title, curves, reference line)."""
+    set_style()
+    n = len(panels)
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.75 * ncols, 1.55 * nrows + 0.5), squeeze=False,
+                             sharex=True)
+    palette = sns.color_palette("colorblind")
+    labels = list(dict.fromkeys(l for _, c, _ in panels for l in c[c.kind == "model"].label))
+    colors = {label: palette[i % len(palette)] for i, label in enumerate(labels)}
+    for ax, (title, curves, reference) in zip(axes.flat, panels):
+        _draw_curves(ax, curves, colors, train_points, reference)
+        ax.set_title(title, fontsize="small")
+        if log_y:
+            ax.set_yscale("log")
+        else:
+            top = max(1.25 * reference, min(float(curves.normalized_mean.max()) * 1.05, 2.0 * reference))
+            ax.set_ylim(0, top)
+        ax.tick_params(labelsize="x-small")
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("in-context examples", fontsize="small")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel, fontsize="small")
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=min(len(names), 5), fontsize="x-small",
+               bbox_to_anchor=(0.5, -0.02 - 0.02 * (len(names) > 5)))
+    fig.tight_layout(rect=(0, 0.06 if len(names) <= 5 else 0.1, 1, 1))
+    fig.savefig(out_path)
+    plt.close(fig)

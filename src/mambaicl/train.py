@@ -113,6 +113,12 @@ def train(
     work_metrics = ckpt_dir / "train_metrics.csv"  # undeclared: survives a failed job, like the checkpoint
     _truncate_metrics(work_metrics, start)
 
+    # bf16 autocast is a documented option for the GPU only (spec 4: the papers train in fp32, and
+    # Mamba is known to give NaNs under mixed precision); fp32 by default.
+    bf16 = spec.get("precision", "fp32") == "bf16"
+    if bf16 and device.type != "cuda":
+        raise ValueError("train.precision = bf16 needs a CUDA device; use fp32 on CPU")
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     end = steps if stop_after is None else min(steps, start + stop_after)
     model.train()
     log_every = spec["log_every"]
@@ -126,7 +132,9 @@ def train(
         for step in bar:
             n_dims, n_points = curriculum.at(step)
             batch = task.sample(spec["batch_size"], n_points, data_gen, n_dims_active=n_dims)
-            loss = task.loss(model.predict(task, batch), batch)
+            with autocast:
+                preds = model.predict(task, batch)
+            loss = task.loss(preds.float(), batch)
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(
                     f"non-finite training loss {loss.item()} at step {step}; the last good checkpoint "

@@ -2,6 +2,7 @@ from mambaicl.pipeline import evaluate_baseline_job, log_to
 
 with log_to(snakemake.log[0]):
     evaluate_baseline_job(
-        snakemake.wildcards.baseline, snakemake.input.npz, snakemake.input.meta, snakemake.output[0],
+        snakemake.wildcards.baseline, snakemake.input.npz, snakemake.input.meta, snakemake.output.errors,
         snakemake.threads, snakemake.params.n_jobs, snakemake.params.seed,
+        out_extra=snakemake.output.extra, scoring_task=snakemake.params.get("scoring_task"),
     )

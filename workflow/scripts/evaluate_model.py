@@ -5,8 +5,9 @@ with log_to(snakemake.log[0]):
         snakemake.input.model,
         snakemake.input.npz,
         snakemake.input.meta,
-        snakemake.output[0],
+        snakemake.output.errors,
         snakemake.params.batch_size,
         snakemake.params.device,
         snakemake.threads,
+        out_extra=snakemake.output.extra,
     )

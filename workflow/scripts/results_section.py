@@ -1,4 +1,8 @@
 from mambaicl.pipeline import log_to, results_section_job
 
 with log_to(snakemake.log[0]):
-    results_section_job(snakemake.params.tasks, snakemake.params.titles, snakemake.params.options, snakemake.output[0])
+    results_section_job(
+        snakemake.params.tasks, snakemake.params.titles, snakemake.params.options, snakemake.output[0],
+        settings=snakemake.params.settings, retrieval_tasks=snakemake.params.retrieval_tasks,
+        skewed_covariance=snakemake.params.skewed_covariance, verdicts=snakemake.params.verdicts,
+    )

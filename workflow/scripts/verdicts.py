@@ -1,0 +1,6 @@
+from mambaicl.pipeline import log_to
+from mambaicl.verdicts import verdicts_job
+
+with log_to(snakemake.log[0]):
+    verdicts_job(snakemake.params.tasks, snakemake.params.models, snakemake.params.rule, snakemake.params.window,
+                 snakemake.input.published, snakemake.output[0])
