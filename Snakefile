@@ -13,13 +13,19 @@ if not workflow.overwrite_configfiles:
     configfile: "workflow/config/paper.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/settings.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/benchmarks.smk"
+include: "workflow/rules/probing.smk"
+include: "workflow/rules/nlp.smk"
 include: "workflow/rules/paper.smk"
 
 

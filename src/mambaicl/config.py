@@ -19,9 +19,13 @@ import jsonschema
 import yaml
 
 from .errors import ConfigError
+from .containers import check_container_config
 from .baselines import BASELINES, BASELINES_FOR_TASK
 from .models import BACKBONE_OPTIONS, DEFAULT_N_HEAD, SIZE_PRESETS, max_tokens_of
 from .tasks import TASKS, make_task, task_from_spec
+from .settings import expand_and_check as expand_eval_settings
+from .probing import check_probing
+from .nlp.report import check_nlp_config
 
 _MODEL_COMMON_KEYS = {"backbone", "label", "d_model", "n_layer", "learning_rate"}
 
@@ -127,6 +131,7 @@ def check_semantics(config: dict) -> None:
         if task["eval_points"] < cur["points"]["end"]:
             fail(f"'tasks.{name}.eval_points' = {task['eval_points']} is below the training length "
                  f"{cur['points']['end']} (curriculum.points.end)")
+    expand_eval_settings(config, task_params)
     for name, model in config["models"].items():
         backbone = model["backbone"]
         if "size" in model:
@@ -179,6 +184,22 @@ def check_semantics(config: dict) -> None:
     sc = config["scaling"]
     if sc["d_model"] % sc["n_head"]:
         fail(f"'scaling': d_model {sc['d_model']} is not divisible by n_head {sc['n_head']}")
+    check_container_config(config)
+    check_probing(config)
+    check_nlp_config(config)
+    if config["device"] == "cpu" and config["train"].get("precision") == "bf16":
+        fail("'train.precision' = bf16 needs a CUDA GPU, but 'device' is cpu; use fp32")
+    for pub, m in config["report"].get("reference_models", {}).items():
+        if m not in config["models"]:
+            fail(f"'report.reference_models.{pub}': no model '{m}' is configured{_suggest(m, config['models'])}")
+    verdicts = config["report"].get("verdicts")
+    if verdicts:
+        for t in verdicts["tasks"]:
+            if t not in used_tasks:
+                fail(f"'report.verdicts.tasks.{t}': no experiment trains on task '{t}'{_suggest(t, used_tasks)}")
+        for m in verdicts["models"]:
+            if m not in config["models"]:
+                fail(f"'report.verdicts.models.{m}': no model '{m}' is configured{_suggest(m, config['models'])}")
     max_k = max(t["eval_points"] for t in config["tasks"].values()) - 1  # tables show the k each task has
     for k in config["report"]["k_values"]:
         if k > max_k:
@@ -233,7 +254,7 @@ def eval_data_spec(config: dict, task: str) -> dict:
     spec = task_spec(config, task)
     return {
         "task": {**spec, **task_from_spec(spec).eval_overrides()},
-        "n_prompts": ev["n_prompts"],
+        "n_prompts": config["tasks"][task].get("eval_n_prompts", ev["n_prompts"]),
         "n_points": config["tasks"][task]["eval_points"],
         "seed": ev["data_seed"],
     }
@@ -261,6 +282,7 @@ def train_spec(config: dict, task: str, model: str, seed: int) -> dict:
         "batch_size": tr["batch_size"],
         "schedule": tr["schedule"],
         "grad_clip": tr.get("grad_clip"),
+        **({"precision": tr["precision"]} if tr.get("precision", "fp32") != "fp32" else {}),
         "checkpoint_every": tr["checkpoint_every"],
         "log_every": tr["log_every"],
     }

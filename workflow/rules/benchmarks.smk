@@ -10,7 +10,8 @@ rule forward_scaling:
         device=config["device"],
     threads: workflow.cores
     resources:
-        gpu=0 if config["device"] == "cpu" else 1,
+        gpu=GPU_JOB,
+        gpu_slots=GPU_JOB,
     log:
         f"{LOGS}/benchmarks/forward_scaling.log",
     script:
@@ -21,7 +22,8 @@ rule figure_forward_scaling:
     input:
         f"{RESULTS}/benchmarks/forward_scaling.csv",
     output:
-        f"{GENERATED}/figures/forward_scaling.pdf",
+        report(f"{GENERATED}/figures/forward_scaling.pdf", caption="../report/forward_scaling.rst",
+               category="Backbones"),
     log:
         f"{LOGS}/figures/forward_scaling.log",
     script:

@@ -18,6 +18,9 @@ from mambaicl.config import (
 )
 from mambaicl.device import check_cuda_guard
 from mambaicl.pipeline import options_text, task_title
+from mambaicl.settings import setting_baselines, setting_data_spec, settings_of
+from mambaicl.tasks import task_from_spec
+from mambaicl.containers import check_image_present, execution_summary
 from mambaicl.errors import ConfigError, DeviceError
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
@@ -27,6 +30,25 @@ try:
 except ConfigError as err:
     sys.exit(str(err))  # one line naming the key, before any job
 snakemake_validate(config, str(SCHEMA))  # fills in the schema's defaults
+
+# Every rule runs in this Apptainer image when Snakemake is started with --use-singularity; without that
+# flag the directive is ignored and jobs run on the host (CPU runs, CI). README: GPU hosts and containers.
+container: config["container_image"]
+
+USING_APPTAINER = any(m.name == "APPTAINER" for m in workflow.deployment_settings.deployment_method)
+try:
+    check_image_present(config["container_image"], USING_APPTAINER)
+except ConfigError as err:
+    sys.exit(f"error: {err}")
+
+# GPU jobs declare gpu=GPU_JOB (the standard resource: the slurm plugin requests one device per job) and
+# gpu_slots=GPU_JOB. Locally Snakemake assigns no device; the total `--resources gpu_slots=N`
+# (profiles/default sets 1) is how many GPU jobs share the host's GPU at once.
+GPU_JOB = 0 if config["device"] == "cpu" else 1
+if workflow.is_main_process and (GPU_JOB or USING_APPTAINER):  # one line, dry runs included
+    print(execution_summary(config["device"], getattr(workflow.global_resources.get("gpu_slots"), "value", None),
+                            config["container_image"], USING_APPTAINER, workflow.deployment_settings.apptainer_args),
+          file=sys.stderr)
 
 # On CPU hosts several jobs share the cores; OpenMP's default spin-waiting then makes every
 # multi-threaded op pay for descheduled threads (5-30x slower steps measured on 2 cores). Jobs inherit this.
@@ -86,3 +108,117 @@ def flat(d):
     for v in d.values():
         out.extend(v if isinstance(v, list) else [v])
     return out
+
+
+# --- evaluation settings (workflow/rules/settings.smk) ---
+
+def setting_dir(task, setting):
+    return f"{RESULTS}/settings/{task}/{setting}"
+
+
+def setting_model_files(task, setting, name="errors.npy"):
+    return {m: [f"{setting_dir(task, setting)}/eval/{m}/seed{s}/{name}" for s in seeds_of(config, task, m)]
+            for m in MODELS_BY_TASK[task]}
+
+
+def setting_baseline_files(task, setting, name="errors.npy"):
+    return {b: f"{setting_dir(task, setting)}/eval/baselines/{b}/{name}"
+            for b in setting_baselines(config, task, setting, BASELINES_BY_TASK[task])}
+
+
+def curves_of(task, setting):
+    if setting == "standard":
+        return f"{RESULTS}/metrics/{task}/curves.csv"
+    return f"{setting_dir(task, setting)}/curves.csv"
+
+
+def meta_of(task, setting):
+    if setting == "standard":
+        return f"{RESULTS}/data/{task}/eval_prompts.json"
+    return f"{setting_dir(task, setting)}/eval_prompts.json"
+
+
+SETTINGS_BY_TASK = {t: settings_of(config, t) for t in TASKS}
+TASKS_WITH_SETTINGS = [t for t in TASKS if SETTINGS_BY_TASK[t]]
+ALL_SETTINGS = sorted({s for ss in SETTINGS_BY_TASK.values() for s in ss})
+RETRIEVAL_TASKS = [t for t in TASKS if task_spec(config, t)["name"] == "mqar"]
+PANEL_TASKS = [t for t in TASKS_WITH_SETTINGS if t not in RETRIEVAL_TASKS]
+
+
+
+def settings_panels(task):
+    return {s: (curves_of(task, s), meta_of(task, s)) for s in ["standard", *SETTINGS_BY_TASK[task]]}
+
+
+def extra_metric_sets(task):
+    out = {}
+    for s in ["standard", *SETTINGS_BY_TASK[task]]:
+        if s == "standard":
+            models = {m: [p.replace("errors.npy", "extra_metrics.npz") for p in ps]
+                      for m, ps in model_error_files(task).items()}
+            baselines = {b: p.replace("errors.npy", "extra_metrics.npz") for b, p in baseline_error_files(task).items()}
+            prompts = f"{RESULTS}/data/{task}/eval_prompts.npz"
+        else:
+            models = setting_model_files(task, s, "extra_metrics.npz")
+            baselines = setting_baseline_files(task, s, "extra_metrics.npz")
+            prompts = f"{setting_dir(task, s)}/eval_prompts.npz"
+        out[s] = {"models": models, "baselines": baselines, "prompts": prompts}
+    return out
+
+
+def verdict_tasks():
+    return {t: {"published": pub, "registry": task_spec(config, t)["name"],
+                "metric": task_from_spec(task_spec(config, t)).metric,
+                "curves": curves_of(t, "standard"),
+                "retrieval": f"{RESULTS}/metrics/{t}/retrieval.csv" if t in RETRIEVAL_TASKS else None}
+            for t, pub in VERDICTS["tasks"].items()}
+
+
+# --- published vs replicated (workflow/rules/tables.smk: reference_comparison) ---
+
+def reference_instances():
+    """'published task/train>eval' -> [our task instance, setting] for the points we can look up."""
+    from mambaicl.reference import TASK_GENERATORS
+
+    out = {}
+    for published, generator in TASK_GENERATORS.items():
+        inst = next((t for t in TASKS if task_spec(config, t)["name"] == generator), None)
+        if inst is None:
+            continue
+        dist = "skewed>skewed" if generator == "skewed_linear_regression" else "isotropic>isotropic"
+        out[f"{published}/{dist}"] = [inst, "standard"]
+        if generator == "linear_regression" and "skewed" in SETTINGS_BY_TASK[inst]:
+            out[f"{published}/isotropic>skewed"] = [inst, "skewed"]
+    return out
+
+
+def reference_curves():
+    return {f"{i}/{s}": curves_of(i, s) for i, s in reference_instances().values()}
+
+
+# --- probing (workflow/rules/probing.smk) ---
+
+def probe_files(task):
+    return {m: [f"{RESULTS}/probing/{task}/{m}/seed{s}/probe.csv" for s in probe_seeds(config, task, m)]
+            for m in probe_models(config, task)}
+
+
+def probe_titles():
+    return {t: task_title(task_spec(config, t), t) for t in PROBE_TASKS}
+
+
+# --- NLP study (workflow/rules/nlp.smk; NLP_DIR and NLP_LOCAL are set there) ---
+
+def nlp_built(m):
+    return model_spec(m).source in BUILT_LOCALLY and m not in NLP_LOCAL
+
+def nlp_model_input(w):
+    return {"model": f"{NLP_DIR}/models/{w.nlp_model}"} if nlp_built(w.nlp_model) else {}
+
+def nlp_location(w):
+    if nlp_built(w.nlp_model):
+        return f"{NLP_DIR}/models/{w.nlp_model}"
+    return NLP_LOCAL.get(w.nlp_model) or model_spec(w.nlp_model).hub
+
+def nlp_files(models, name):
+    return {m: f"{NLP_DIR}/eval/{m}/{name}" for m in models}

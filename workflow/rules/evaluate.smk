@@ -8,13 +8,15 @@ rule evaluate_model:
         npz=f"{RESULTS}/data/{{task}}/eval_prompts.npz",
         meta=f"{RESULTS}/data/{{task}}/eval_prompts.json",
     output:
-        f"{RESULTS}/eval/{{task}}/{{model}}/seed{{seed}}/errors.npy",
+        errors=f"{RESULTS}/eval/{{task}}/{{model}}/seed{{seed}}/errors.npy",
+        extra=f"{RESULTS}/eval/{{task}}/{{model}}/seed{{seed}}/extra_metrics.npz",
     params:
         batch_size=config["evaluation"]["batch_size"],
         device=config["device"],
     threads: THREADS
     resources:
-        gpu=0 if config["device"] == "cpu" else 1,
+        gpu=GPU_JOB,
+        gpu_slots=GPU_JOB,
     log:
         f"{LOGS}/evaluate/{{task}}/{{model}}/seed{{seed}}.log",
     script:
@@ -26,7 +28,8 @@ rule evaluate_baseline:
         npz=f"{RESULTS}/data/{{task}}/eval_prompts.npz",
         meta=f"{RESULTS}/data/{{task}}/eval_prompts.json",
     output:
-        f"{RESULTS}/eval/{{task}}/baselines/{{baseline}}/errors.npy",
+        errors=f"{RESULTS}/eval/{{task}}/baselines/{{baseline}}/errors.npy",
+        extra=f"{RESULTS}/eval/{{task}}/baselines/{{baseline}}/extra_metrics.npz",
     params:
         n_jobs=config["evaluation"]["baseline_jobs"],
         seed=config["evaluation"]["data_seed"],

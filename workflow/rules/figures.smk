@@ -6,7 +6,8 @@ rule figure_error_curves:
         curves=f"{RESULTS}/metrics/{{task}}/curves.csv",
         meta=f"{RESULTS}/data/{{task}}/eval_prompts.json",
     output:
-        f"{GENERATED}/figures/error_curves_{{task}}.pdf",
+        report(f"{GENERATED}/figures/error_curves_{{task}}.pdf", caption="../report/error_curves.rst",
+               category="Results", subcategory="{task}"),
     params:
         train_points=lambda w: config["tasks"][w.task]["curriculum"]["points"]["end"],
     log:

@@ -69,7 +69,8 @@ rule figure_eval_settings:
         curves=lambda w: [c for c, _ in settings_panels(w.task).values()],
         metas=lambda w: [m for _, m in settings_panels(w.task).values()],
     output:
-        f"{GENERATED}/figures/eval_settings_{{task}}.pdf",
+        report(f"{GENERATED}/figures/eval_settings_{{task}}.pdf", caption="../report/eval_settings.rst",
+               category="Evaluation settings", subcategory="{task}"),
     params:
         panels=lambda w: settings_panels(w.task),
         train_points=lambda w: config["tasks"][w.task]["curriculum"]["points"]["end"],
@@ -147,7 +148,8 @@ if SKEWED_TASK and ISOTROPIC_TASK:
             ood=curves_of(ISOTROPIC_TASK, "skewed"),
             ood_meta=meta_of(ISOTROPIC_TASK, "skewed"),
         output:
-            f"{GENERATED}/figures/skewed_covariance.pdf",
+            report(f"{GENERATED}/figures/skewed_covariance.pdf", caption="../report/skewed_covariance.rst",
+                   category="Evaluation settings"),
         params:
             panels={"trained and evaluated on skewed inputs": (curves_of(SKEWED_TASK, "standard"),
                                                                 meta_of(SKEWED_TASK, "standard")),

@@ -63,10 +63,19 @@ rule results_section:
         figures=expand(f"{GENERATED}/figures/error_curves_{{task}}.pdf", task=TASKS),
         tables=expand(f"{GENERATED}/tables/errors_{{task}}.tex", task=TASKS),
         metas=expand(f"{RESULTS}/data/{{task}}/eval_prompts.json", task=TASKS),
+        settings_figures=expand(f"{GENERATED}/figures/eval_settings_{{task}}.pdf", task=PANEL_TASKS),
+        settings_tables=expand(f"{GENERATED}/tables/eval_settings_{{task}}.tex", task=PANEL_TASKS),
+        retrieval_tables=expand(f"{GENERATED}/tables/retrieval_{{task}}.tex", task=RETRIEVAL_TASKS),
+        skewed=[f"{GENERATED}/figures/skewed_covariance.pdf"] if "skewed_covariance" in PAPER_INPUTS else [],
+        verdicts=[f"{GENERATED}/tables/verdicts.tex"] if "verdicts" in PAPER_INPUTS else [],
     output:
         f"{GENERATED}/sections/tasks.tex",
     params:
         tasks=TASKS,
+        settings=SETTINGS_BY_TASK,
+        retrieval_tasks=RETRIEVAL_TASKS,
+        skewed_covariance="skewed_covariance" in PAPER_INPUTS,
+        verdicts="verdicts" in PAPER_INPUTS,
         titles={t: task_title(task_spec(config, t), t) for t in TASKS},
         options={t: options_text(eval_data_spec(config, t)["task"]) for t in TASKS},
     log:
@@ -79,3 +88,35 @@ PAPER_INPUTS["macros"] = f"{GENERATED}/macros.tex"
 PAPER_INPUTS["error_tables"] = expand(f"{GENERATED}/tables/errors_{{task}}.tex", task=TASKS)
 PAPER_INPUTS["tasks_section"] = f"{GENERATED}/sections/tasks.tex"
 PAPER_INPUTS["param_counts"] = f"{GENERATED}/tables/param_counts.tex"
+
+
+rule reference_comparison:
+    input:
+        simple_functions="workflow/resources/reference/grazzi_simple_functions.csv",
+        baselines="workflow/resources/reference/baselines_analytic.csv",
+        curves=list(reference_curves().values()),
+    output:
+        f"{RESULTS}/metrics/reference_comparison.csv",
+    params:
+        curves=reference_curves(),
+        task_dims={t: task_from_spec(task_spec(config, t)).n_dims for t in TASKS},
+        instances=reference_instances(),
+        models=config["report"].get("reference_models", {}),
+    log:
+        f"{LOGS}/tables/reference_comparison.log",
+    script:
+        "../scripts/reference_comparison.py"
+
+
+rule table_reference:
+    input:
+        f"{RESULTS}/metrics/reference_comparison.csv",
+    output:
+        f"{GENERATED}/tables/reference_comparison.tex",
+    log:
+        f"{LOGS}/tables/table_reference.log",
+    script:
+        "../scripts/table_reference.py"
+
+
+PAPER_INPUTS["reference_comparison"] = f"{GENERATED}/tables/reference_comparison.tex"

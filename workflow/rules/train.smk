@@ -12,7 +12,8 @@ rule train:
         device=config["device"],
     threads: THREADS
     resources:
-        gpu=0 if config["device"] == "cpu" else 1,
+        gpu=GPU_JOB,
+        gpu_slots=GPU_JOB,
     log:
         f"{LOGS}/train/{{task}}/{{model}}/seed{{seed}}.log",
     script:

@@ -1,0 +1,272 @@
+"""Tables, figures and macros of the NLP study, and the workflow jobs that write them."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError
+from ..report import format_number, latex_escape, macro_name, macros_tex
+from .models import MODELS, model_spec
+from .tasks import CATEGORIES, TASK_INFO, TASK_NAMES
+
+
+def task_label(name: str) -> str:
+    info = TASK_INFO[name]
+    return f"{info.label} (substitute: {info.substitute})" if info.substitute else info.label
+
+
+def accuracy_wide(results: dict[str, str], setting: str = "icl") -> pd.DataFrame:
+    """task x model accuracy from per-model summary CSVs."""
+    cols = {}
+    for model, path in results.items():
+        df = pd.read_csv(path)
+        cols[model] = df[df.setting == setting].set_index("task").accuracy
+    return pd.DataFrame(cols).reindex(TASK_NAMES)
+
+
+def accuracy_table_tex(results: dict[str, str], shots: int) -> str:
+    icl, zero = accuracy_wide(results, "icl"), accuracy_wide(results, "zero_shot")
+    models = list(results)
+    head = " & ".join(["Category", "Task"] + [rf"\multicolumn{{2}}{{c}}{{{latex_escape(model_spec(m).label)}}}"
+                                              for m in models])
+    sub = " & ".join(["", ""] + ["0-shot", f"{shots}-shot"] * len(models))
+    lines = [r"\begin{table}[t]", r"\centering", r"\small",
+             rf"\caption{{Accuracy per task, zero-shot baseline and {shots}-shot ICL, for the models of this run. "
+             r"Substitute tasks are named (no offline source for the original relation).}",
+             r"\label{tab:nlp-accuracy}", r"\resizebox{\linewidth}{!}{%",
+             rf"\begin{{tabular}}{{ll{'rr' * len(models)}}}", r"\toprule", head + r" \\", sub + r" \\", r"\midrule"]
+    for t in TASK_NAMES:
+        cells = []
+        for m in models:
+            cells += ["--" if pd.isna(v) else format_number(v, 2) for v in (zero.at[t, m], icl.at[t, m])]
+        lines.append(" & ".join([TASK_INFO[t].category, latex_escape(task_label(t))] + cells) + r" \\")
+    lines.append(r"\midrule")
+    cells = []
+    for m in models:
+        cells += [format_number(zero[m].mean(), 3), format_number(icl[m].mean(), 3)]
+    lines += [" & ".join(["", "mean of 18"] + cells) + r" \\", r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
+    return "\n".join(lines)
+
+
+def reference_table_tex(results: dict[str, str], reference_csv: str) -> str:
+    """Our 18-task and per-category means next to G's published ones, for models with a published column."""
+    ref = pd.read_csv(reference_csv).set_index("task")
+    icl = accuracy_wide(results, "icl")
+    rows = [("mean of 18", "mean_18_tasks", TASK_NAMES)] + [
+        (f"mean {c}", f"mean_{c}", [t for t in TASK_NAMES if TASK_INFO[t].category == c]) for c in CATEGORIES]
+    lines = [r"\begin{table}[t]", r"\centering", r"\small",
+             r"\caption{Our 5-shot accuracies against the published ones (G, Table 'complete results'). "
+             r"Models without a published column show ``--''.}", r"\label{tab:nlp-reference}",
+             rf"\begin{{tabular}}{{l{'rr' * len(results)}}}", r"\toprule",
+             " & ".join(["Mean"] + [rf"\multicolumn{{2}}{{c}}{{{latex_escape(model_spec(m).label)}}}"
+                                    for m in results]) + r" \\",
+             " & ".join([""] + ["ours", "published"] * len(results)) + r" \\", r"\midrule"]
+    for label, key, tasks in rows:
+        cells = []
+        for m in results:
+            ours = icl.loc[tasks, m].mean()
+            pub = ref.at[key, m] if m in ref.columns else float("nan")
+            cells += [format_number(ours, 3), "--" if pd.isna(pub) else format_number(float(pub), 3)]
+        lines.append(" & ".join([label] + cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+    return "\n".join(lines)
+
+
+def sweep_curves(sweep: pd.DataFrame, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per k: mean over the evaluated tasks with a 5-95 % bootstrap CI over tasks, the task count, and the
+    mean over the fixed subset of tasks evaluated at every k (comparable across k)."""
+    ev = sweep[sweep.accuracy.notna()]
+    ks = sorted(sweep.k.unique())
+    fixed = [t for t in ev.task.unique() if set(ev[ev.task == t].k) >= set(ks)]
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in ks:
+        acc = ev[ev.k == k].accuracy.to_numpy()
+        boots = rng.choice(acc, size=(n_resamples, len(acc))).mean(1) if len(acc) else np.array([np.nan])
+        sub = ev[(ev.k == k) & ev.task.isin(fixed)].accuracy
+        rows.append({"k": k, "mean": acc.mean() if len(acc) else np.nan, "ci_low": np.quantile(boots, 0.05),
+                     "ci_high": np.quantile(boots, 0.95), "n_tasks": len(acc),
+                     "fixed_mean": sub.mean() if len(sub) else np.nan, "n_fixed": len(fixed)})
+    return pd.DataFrame(rows)
+
+
+def plot_box(results: dict[str, str], out_pdf: str, zero_shot: bool = False) -> None:
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from ..figures import COLUMN_WIDTH_IN, set_style
+    set_style()
+    frames = []
+    for setting in (["zero_shot", "icl"] if zero_shot else ["icl"]):
+        wide = accuracy_wide(results, setting)
+        long = wide.reset_index(names="task").melt(id_vars="task", var_name="model", value_name="accuracy")
+        frames.append(long.assign(setting="zero-shot" if setting == "zero_shot" else "ICL"))
+    data = pd.concat(frames).dropna()
+    data["model"] = data.model.map(lambda m: model_spec(m).label)
+    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 2.6))
+    hue = "setting" if zero_shot else None
+    sns.boxplot(data=data, x="model", y="accuracy", hue=hue, ax=ax, fliersize=0, linewidth=0.8,
+                color=None if zero_shot else "0.85")
+    sns.stripplot(data=data, x="model", y="accuracy", hue=hue, dodge=zero_shot, ax=ax, size=2.5, color="0.2",
+                  legend=False)
+    ax.set_xlabel("")
+    ax.set_ylim(-0.02, 1.02)
+    ax.tick_params(axis="x", rotation=30)
+    fig.savefig(out_pdf)
+    plt.close(fig)
+
+
+def plot_shots(sweeps: dict[str, str], out_pdf: str) -> None:
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from ..figures import COLUMN_WIDTH_IN, set_style
+    set_style()
+    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 2.6))
+    palette = sns.color_palette("colorblind")
+    for i, (model, path) in enumerate(sweeps.items()):
+        c = sweep_curves(pd.read_csv(path))
+        color = palette[i % len(palette)]
+        ax.plot(c.k, c["mean"], marker="o", ms=3, color=color, label=f"{model_spec(model).label}, available tasks")
+        ax.fill_between(c.k, c.ci_low, c.ci_high, color=color, alpha=0.2, lw=0)
+        ax.plot(c.k, c.fixed_mean, ls="--", color=color, label=f"fixed {int(c.n_fixed.iloc[0])} tasks")
+        if i == 0:
+            for k, n in zip(c.k, c.n_tasks):
+                ax.annotate(str(n), (k, 0.02), ha="center", fontsize=6, color="0.4")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("shots $k$ (grey numbers: tasks evaluated)")
+    ax.set_ylabel("mean accuracy")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=6)
+    fig.savefig(out_pdf)
+    plt.close(fig)
+
+
+def macros(results: dict[str, str], sweeps: dict[str, str], metas: dict[str, str], reference_csv: str,
+           settings: dict) -> dict[str, str]:
+    ref = pd.read_csv(reference_csv).set_index("task")
+    vals = {"NlpShots": str(settings["shots"]), "NlpNPrompts": str(settings["n_prompts"]),
+            "NlpNZeroShot": str(settings["n_zero_shot"]), "NlpSeed": str(settings["seed"]),
+            "NlpPubMambaTwoEightB": format_number(float(ref.at["mean_18_tasks", "mamba_2.8b"]), 3)}
+    icl, zero = accuracy_wide(results, "icl"), accuracy_wide(results, "zero_shot")
+    for m in results:
+        vals[macro_name("Nlp", m.replace(".", "p"), "Mean")] = format_number(icl[m].mean(), 3)
+        vals[macro_name("Nlp", m.replace(".", "p"), "ZeroShot")] = format_number(zero[m].mean(), 3)
+        meta = json.loads(Path(metas[m]).read_text())
+        vals[macro_name("Nlp", m.replace(".", "p"), "Minutes")] = f"{meta['seconds'] / 60:.1f}"
+    first = next(iter(results))
+    pools = pd.read_csv(results[first]).drop_duplicates("task").set_index("task").n_pool
+    vals["NlpPoolPluralSingular"] = str(int(pools["linguistic_plural_singular"]))
+    vals["NlpPoolEnEs"] = str(int(pools["translation_en_es"]))
+    vals["NlpPoolModel"] = model_spec(first).label
+    for m, path in sweeps.items():
+        c = sweep_curves(pd.read_csv(path))
+        vals[macro_name("Nlp", m.replace(".", "p"), "SweepMaxK")] = str(int(c.k.max()))
+        vals[macro_name("Nlp", m.replace(".", "p"), "SweepTasksAtMaxK")] = str(int(c.n_tasks.iloc[-1]))
+    return vals
+
+
+# ---------------------------------------------------------------------------------------------
+# Jobs (called by workflow/scripts/nlp_*.py)
+
+def data_job(out_json: str) -> None:
+    from .tasks import build_tasks, save_tasks
+    t0 = time.perf_counter()
+    tasks = build_tasks()
+    save_tasks(tasks, out_json)
+    for name, t in tasks.items():
+        print(f"{name}: {len(t['pairs'])} pairs ({t['category']})")
+    print(f"built in {time.perf_counter() - t0:.1f} s")
+
+
+def build_model_job(model: str, out_dir: str) -> None:
+    from .models import build_local_model
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    build_local_model(model, out_dir)
+
+
+def _load(model: str, location: str, settings: dict, threads: int):
+    import torch
+
+    from .models import load_model
+    torch.set_num_threads(threads)
+    if Path(location).is_dir():
+        os.environ["HF_HUB_OFFLINE"] = "1"
+    return load_model(model, location, dtype=settings.get("dtype", "float32"))
+
+
+def evaluate_job(model: str, location: str, tasks_json: str, settings: dict, threads: int,
+                 out_csv: str, out_predictions: str, out_meta: str) -> None:
+    from .evaluate import EvalSettings, evaluate_five_shot
+    from .tasks import load_tasks
+    tasks = load_tasks(tasks_json)
+    m, tok = _load(model, location, settings, threads)
+    es = EvalSettings(seed=settings["seed"], shots=settings["shots"], n_prompts=settings["n_prompts"],
+                      n_zero_shot=settings["n_zero_shot"], batch_size=settings["batch_size"])
+    summary, scored, meta = evaluate_five_shot(m, tok, tasks, es)
+    summary.to_csv(out_csv, index=False)
+    scored.to_csv(out_predictions, index=False)
+    Path(out_meta).write_text(json.dumps({**meta, "model": model, "location": location, "threads": threads}))
+    print(f"{model}: {meta['n_prompts']} prompts in {meta['seconds']:.1f} s; 18-task mean "
+          f"{summary[summary.setting == 'icl'].accuracy.mean():.3f}")
+
+
+def sweep_job(model: str, location: str, tasks_json: str, settings: dict, threads: int, out_csv: str) -> None:
+    from .evaluate import EvalSettings, evaluate_sweep
+    from .tasks import load_tasks
+    tasks = load_tasks(tasks_json)
+    m, tok = _load(model, location, settings, threads)
+    sw = settings["sweep"]
+    es = EvalSettings(seed=settings["seed"], n_prompts=sw["n_prompts"], batch_size=settings["batch_size"])
+    df, meta = evaluate_sweep(m, tok, tasks, es, sw["shots"], settings.get("drop_policy", "skip"))
+    df.to_csv(out_csv, index=False)
+    print(f"{model}: sweep in {meta['seconds']:.1f} s")
+
+
+def check_nlp_config(config: dict) -> None:
+    """Cross-field checks of the ``nlp`` section (called from mambaicl.config.check_semantics)."""
+    nlp = config.get("nlp")
+    if not nlp or not nlp.get("enabled", True):
+        return
+    for where, names in (("nlp.models", nlp["models"]), ("nlp.sweep.models", nlp.get("sweep", {}).get("models", []))):
+        for m in names:
+            if m not in MODELS:
+                raise ConfigError(f"config error: unknown model '{m}' in {where} (registered: {', '.join(MODELS)})")
+    for m in nlp.get("sweep", {}).get("models", []):
+        if m not in nlp["models"]:
+            raise ConfigError(f"config error: nlp.sweep.models lists '{m}', which is not in nlp.models; add it there")
+    for m in nlp.get("local_dirs", {}):
+        if m not in MODELS:
+            raise ConfigError(f"config error: nlp.local_dirs names unknown model '{m}' (registered: "
+                              f"{', '.join(MODELS)})")
+    for m in nlp["models"]:
+        if MODELS[m].source == "local" and m not in nlp.get("local_dirs", {}):
+            raise ConfigError(f"config error: nlp model '{m}' has no hub checkpoint: set nlp.local_dirs.{m} to its "
+                              "HF-format directory, or remove it from nlp.models")
+
+
+def table_accuracy_job(results: dict, shots: int, out_tex: str) -> None:
+    Path(out_tex).write_text(accuracy_table_tex(results, shots))
+
+
+def table_reference_job(results: dict, reference_csv: str, out_tex: str) -> None:
+    Path(out_tex).write_text(reference_table_tex(results, reference_csv))
+
+
+def figure_box_job(results: dict, zero_shot: bool, out_pdf: str) -> None:
+    plot_box(results, out_pdf, zero_shot=zero_shot)
+
+
+def figure_shots_job(sweeps: dict, out_pdf: str, out_csv: str) -> None:
+    plot_shots(sweeps, out_pdf)
+    pd.concat([sweep_curves(pd.read_csv(p)).assign(model=m) for m, p in sweeps.items()]).to_csv(out_csv, index=False)
+
+
+def macros_job(results: dict, sweeps: dict, metas: dict, reference_csv: str, settings: dict, out_tex: str) -> None:
+    Path(out_tex).write_text(macros_tex(macros(results, sweeps, metas, reference_csv, settings)))

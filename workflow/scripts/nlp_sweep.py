@@ -1,0 +1,12 @@
+import sys
+
+from mambaicl.errors import MambaICLError
+from mambaicl.nlp.report import sweep_job
+from mambaicl.pipeline import log_to
+
+try:
+    with log_to(snakemake.log[0]):
+        sweep_job(snakemake.wildcards.nlp_model, snakemake.params.location, snakemake.input.tasks,
+                  snakemake.params.settings, snakemake.threads, snakemake.output[0])
+except MambaICLError as err:  # missing weights, bad local dirs: one line, no stack trace
+    sys.exit(f"error: {err}")

@@ -1,0 +1,6 @@
+from mambaicl.pipeline import log_to
+from mambaicl.probing import probe_aggregate_job
+
+with log_to(snakemake.log[0]):
+    probe_aggregate_job(snakemake.params.files, snakemake.params.labels, snakemake.params.backbones,
+                        snakemake.params.n_dims, snakemake.params.bootstrap, snakemake.output[0])
