@@ -214,9 +214,17 @@ def test_build_prompts_skips_explicitly(capsys):
 @pytest.mark.slow
 def test_smoke_run_nlp_outputs(smoke_run):
     for model in ["smollm2_135m", "mamba_tiny"]:
-        df = pd.read_csv(smoke_run / f"results/smoke/nlp/eval/{model}/summary.csv")
-        assert set(df[df.setting == "icl"].task) == set(TASK_NAMES)
-        assert df[df.setting == "icl"].accuracy.between(0, 1).all()
+        df = pd.read_csv(smoke_run / f"results/smoke/nlp/eval/{model}/summary.csv", keep_default_na=False,
+                         na_values={"accuracy": [""]})
+        icl = df[df.setting == "icl"]
+        assert set(icl.task) == set(TASK_NAMES)
+        run = icl[icl.skipped == ""]
+        assert run.accuracy.between(0, 1).all()
+        # no silent drop-outs: a task without an accuracy says why (the tiny Mamba's word-level vocabulary
+        # has no single-token answers for the word tasks); the real model runs all 18
+        assert icl[icl.skipped != ""].accuracy.isna().all()
+        if model == "smollm2_135m":
+            assert len(run) == len(TASK_NAMES)
     for f in ["figures/nlp_box.pdf", "figures/nlp_shots.pdf", "tables/nlp_accuracy.tex", "macros_nlp.tex"]:
         assert (smoke_run / "paper/generated" / f).stat().st_size > 0
     assert "substitute" in (smoke_run / "paper/generated/tables/nlp_accuracy.tex").read_text()

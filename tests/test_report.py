@@ -58,3 +58,18 @@ def test_results_section_states_each_tasks_generator_options(tmp_path):
     assert r"\texttt{n\_dims = 20, reference\_weight = fresh}" in text
     assert r"\includegraphics[width=0.7\linewidth]{generated/figures/error_curves_ortho_fresh.pdf}" in text
     assert r"\input{generated/tables/errors_ortho_fresh.tex}" in text
+
+
+def test_training_table_states_each_groups_recipe(repo, tmp_path):
+    from mambaicl.config import load_yaml, validate
+    from mambaicl.pipeline import training_table_job
+
+    cfg = validate(load_yaml(repo / "workflow/config/paper.yaml"))
+    out = tmp_path / "training.tex"
+    training_table_job(cfg, out)
+    rows = [ln for ln in out.read_text().splitlines() if ln.endswith(r"\\") and " & " in ln][1:]
+    mqar = next(r for r in rows if r.startswith("mqar"))
+    assert "constant & 0.0002 & 100 &" in mqar  # Park: MQAR at 2e-4, clip 100
+    s4 = next(r for r in rows if r.startswith(r"linear\_regression & S4 &"))
+    assert "cosine & 0.001 & -- & 500,001" in s4  # Grazzi: S4 at 1e-3, cosine, no clipping
+    assert any(r.startswith(r"many\_outlier\_regression") and "1,000,001" in r for r in rows)

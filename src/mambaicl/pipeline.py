@@ -320,3 +320,46 @@ def macros_job(config: dict, curves: dict[str, str], models: dict[str, list[str]
     text += "\\newif\\ifVerdicts\n" + ("\\Verdictstrue\n" if verdicts else "")
     Path(out_tex).write_text(text)
 
+
+
+def training_table_job(config: dict, out_tex: str) -> None:
+    """One row per experiment group of the config: task, models, schedule, learning rates, clipping,
+    steps and seeds, as the training jobs receive them (``config.train_spec``)."""
+    from .config import iter_runs, train_spec
+
+    rows, seen = [], set()
+    for task, model, seed in iter_runs(config):
+        if (task, model) in seen:
+            continue
+        seen.add((task, model))
+        spec = train_spec(config, task, model, seed)
+        rows.append(dict(task=task, model=model_label_of(config, model), schedule=spec["schedule"],
+                         lr=spec["model"]["learning_rate"], clip=spec["grad_clip"], steps=spec["steps"],
+                         precision=spec.get("precision", "fp32"),
+                         seeds=", ".join(str(s) for s in seeds_of_config(config, task, model))))
+    df = pd.DataFrame(rows)
+    keys = ["task", "schedule", "lr", "clip", "steps", "precision", "seeds"]
+    grouped = df.groupby(keys, sort=False, dropna=False)["model"].apply(lambda m: ", ".join(dict.fromkeys(m)))
+    lines = [r"\begin{table}[tbp]", r"\centering", r"\scriptsize",
+             r"\caption{Training as configured for this run: Adam $(0.9, 0.999)$ without weight decay, batch "
+             rf"{config['train']['batch_size']}, fresh prompts at every step; schedule (cosine annealing to zero or "
+             r"constant), learning rate, gradient-norm clip, steps and seeds per task and group of models.}",
+             r"\label{tab:training}", r"\resizebox{\linewidth}{!}{%", r"\begin{tabular}{llllrrl}", r"\toprule",
+             r"Task & Models & Schedule & LR & Clip & Steps & Seeds \\", r"\midrule"]
+    for (task, schedule, lr, clip, steps, precision, seeds), models in grouped.items():
+        sched = schedule + ("" if precision == "fp32" else f", {precision}")
+        clip_s = "--" if clip is None or pd.isna(clip) else f"{clip:g}"
+        lines.append(" & ".join([latex_escape(task), latex_escape(models), sched, f"{lr:g}", clip_s, f"{steps:,}",
+                                 seeds]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
+    Path(out_tex).write_text("\n".join(lines))
+
+
+def model_label_of(config: dict, model: str) -> str:
+    return config["models"][model].get("label", model)
+
+
+def seeds_of_config(config: dict, task: str, model: str) -> list[int]:
+    from .config import seeds_of
+
+    return seeds_of(config, task, model)

@@ -120,3 +120,17 @@ rule table_reference:
 
 
 PAPER_INPUTS["reference_comparison"] = f"{GENERATED}/tables/reference_comparison.tex"
+
+
+rule table_training:
+    output:
+        f"{GENERATED}/tables/training.tex",
+    params:
+        config={k: config[k] for k in ("models", "experiments", "train", "tasks")},
+    log:
+        f"{LOGS}/tables/training.log",
+    script:
+        "../scripts/table_training.py"
+
+
+PAPER_INPUTS["training"] = f"{GENERATED}/tables/training.tex"
