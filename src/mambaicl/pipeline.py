@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .baselines import BASELINE_LABELS
-from .config import spec_hash, task_spec
+from .config import iter_runs, model_label, seeds_of, spec_hash, task_spec, train_spec
 from .data import generate_prompt_set, load_prompt_set, save_prompt_set
 from .device import configure_torch, resolve_device
 from .evaluate import curve_table, score_baseline, score_model
@@ -325,18 +325,16 @@ def macros_job(config: dict, curves: dict[str, str], models: dict[str, list[str]
 def training_table_job(config: dict, out_tex: str) -> None:
     """One row per experiment group of the config: task, models, schedule, learning rates, clipping,
     steps and seeds, as the training jobs receive them (``config.train_spec``)."""
-    from .config import iter_runs, train_spec
-
     rows, seen = [], set()
     for task, model, seed in iter_runs(config):
         if (task, model) in seen:
             continue
         seen.add((task, model))
         spec = train_spec(config, task, model, seed)
-        rows.append(dict(task=task, model=model_label_of(config, model), schedule=spec["schedule"],
+        rows.append(dict(task=task, model=model_label(config, model), schedule=spec["schedule"],
                          lr=spec["model"]["learning_rate"], clip=spec["grad_clip"], steps=spec["steps"],
                          precision=spec.get("precision", "fp32"),
-                         seeds=", ".join(str(s) for s in seeds_of_config(config, task, model))))
+                         seeds=", ".join(str(s) for s in seeds_of(config, task, model))))
     df = pd.DataFrame(rows)
     keys = ["task", "schedule", "lr", "clip", "steps", "precision", "seeds"]
     grouped = df.groupby(keys, sort=False, dropna=False)["model"].apply(lambda m: ", ".join(dict.fromkeys(m)))
@@ -354,12 +352,3 @@ def training_table_job(config: dict, out_tex: str) -> None:
     lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
     Path(out_tex).write_text("\n".join(lines))
 
-
-def model_label_of(config: dict, model: str) -> str:
-    return config["models"][model].get("label", model)
-
-
-def seeds_of_config(config: dict, task: str, model: str) -> list[int]:
-    from .config import seeds_of
-
-    return seeds_of(config, task, model)
