@@ -16,15 +16,12 @@ if not workflow.overwrite_configfiles:
 report: "workflow/report/workflow.rst"
 
 
+# One rules file per stage, mirroring the library's packages (src/mambaicl/<stage>/).
 include: "workflow/rules/common.smk"
-include: "workflow/rules/data.smk"
-include: "workflow/rules/train.smk"
-include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/settings.smk"
-include: "workflow/rules/figures.smk"
-include: "workflow/rules/tables.smk"
-include: "workflow/rules/benchmarks.smk"
-include: "workflow/rules/probing.smk"
+include: "workflow/rules/evaluation.smk"
+include: "workflow/rules/training.smk"
+include: "workflow/rules/analysis.smk"
+include: "workflow/rules/report.smk"
 include: "workflow/rules/nlp.smk"
 include: "workflow/rules/paper.smk"
 

@@ -37,7 +37,7 @@ def measure(name: str, args: argparse.Namespace) -> dict:
     import torch
 
     from mambaicl.models import build_model
-    from mambaicl.scaling import peak_rss_kib, rss_kib, trim_and_reset_peak
+    from mambaicl.analysis.scaling import peak_rss_kib, rss_kib, trim_and_reset_peak
 
     torch.set_num_threads(args.threads)
     spec = {"backbone": name, "d_model": args.d_model, "n_layer": args.n_layer, "n_head": args.n_head,

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from mambaicl import baselines as bl
-from mambaicl.baselines import BASELINES, BASELINES_FOR_TASK, BASELINE_LABELS, run_baseline
+from mambaicl.evaluation import baselines as bl
+from mambaicl.evaluation.baselines import BASELINES, BASELINES_FOR_TASK, BASELINE_LABELS, run_baseline
 from mambaicl.tasks import TASKS, PromptBatch, make_task
 
 

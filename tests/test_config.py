@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from mambaicl.config import iter_runs, load_yaml, spec_hash, train_spec, validate
+from mambaicl.config import iter_runs, load_yaml, spec_hash, train_spec
+from mambaicl.validation import validate
 from mambaicl.errors import ConfigError
 
 

@@ -13,21 +13,22 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from mambaicl.config import load_yaml, validate
-from mambaicl.containers import (
+from mambaicl.config import load_yaml
+from mambaicl.config.containers import (
     DEFAULT_IMAGE,
     check_container_config,
     check_image_present,
     execution_summary,
 )
 from mambaicl.errors import ConfigError
+from mambaicl.validation import validate
 from workflow_helpers import SMOKE, copy_workflow, snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER = "workflow/config/paper.yaml"
 # one training job of the paper config: a small DAG, so a dry run costs little more than parsing
 TRAIN_TARGET = "results/paper/models/linear_regression/mamba/seed1/model.pt"
-SUMMARY = "GPU jobs:"  # start of the workflow's execution line (mambaicl.containers.execution_summary)
+SUMMARY = "GPU jobs:"  # start of the workflow's execution line (mambaicl.config.containers.execution_summary)
 
 
 @pytest.fixture(scope="module")

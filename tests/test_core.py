@@ -5,11 +5,11 @@ import pandas as pd
 import pytest
 import torch
 
-from mambaicl.baselines import averaging, least_squares
-from mambaicl.curriculum import Curriculum, Schedule
+from mambaicl.evaluation.baselines import averaging, least_squares
+from mambaicl.training.curriculum import Curriculum, Schedule
 from mambaicl.models import build_model
-from mambaicl.prompts import interleave
-from mambaicl.stats import bootstrap_mean_ci
+from mambaicl.tasks.layout import interleave
+from mambaicl.evaluation.stats import bootstrap_mean_ci
 from mambaicl.tasks import make_task
 
 GARG = {"dims": {"start": 5, "end": 20, "inc": 1, "interval": 2000},

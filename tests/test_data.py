@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mambaicl.data import generate_prompt_set, load_prompt_set, save_prompt_set
+from mambaicl.evaluation.prompt_sets import generate_prompt_set, load_prompt_set, save_prompt_set
 from mambaicl.errors import DataIntegrityError
 
 SPEC = {"task": {"name": "linear_regression", "n_dims": 5}, "n_prompts": 100, "n_points": 7, "seed": 11}

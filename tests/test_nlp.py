@@ -12,7 +12,8 @@ from mambaicl.errors import ConfigError
 from mambaicl.nlp.evaluate import EvalSettings, build_prompts, predict_first_tokens
 from mambaicl.nlp.models import ModelUnavailableError, build_tiny_mamba, load_model, MODELS, PAPER_ORDER
 from mambaicl.nlp.prompts import NotEnoughInputs, format_prompt, sample_prompts, single_token_filter, task_rng
-from mambaicl.nlp.report import check_nlp_config, sweep_curves
+from mambaicl.nlp.checks import check_nlp_config
+from mambaicl.nlp.report import sweep_curves
 from mambaicl.nlp.scoring import clean_prediction, exact_match, prefix_match, score, synonym_match
 from mambaicl.nlp.tasks import CATEGORIES, TASK_INFO, TASK_NAMES, algorithmic_pairs, list_answer
 

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from mambaicl import ood
-from mambaicl.baselines import run_baseline
+from mambaicl.evaluation import ood
+from mambaicl.evaluation.baselines import run_baseline
 from mambaicl.tasks import PromptBatch
 
 

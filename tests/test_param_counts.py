@@ -5,9 +5,10 @@ import math
 import pandas as pd
 import torch
 
-from mambaicl.config import iter_runs, load_yaml, task_spec, validate
-from mambaicl.param_counts import count_table, published_count
-from mambaicl.scaling import measure_forward
+from mambaicl.config import iter_runs, load_yaml, task_spec
+from mambaicl.analysis.param_counts import count_table, published_count
+from mambaicl.analysis.scaling import measure_forward
+from mambaicl.validation import validate
 from mambaicl.tasks import task_from_spec
 
 

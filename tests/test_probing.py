@@ -9,28 +9,24 @@ import pandas as pd
 import pytest
 import torch
 
-from mambaicl.config import load_yaml, spec_hash, validate
-from mambaicl.data import generate_prompt_set, save_prompt_set
+from mambaicl.config import load_yaml, spec_hash
+from mambaicl.evaluation.prompt_sets import generate_prompt_set, save_prompt_set
 from mambaicl.errors import ConfigError
 from mambaicl.models import build_model
-from mambaicl.probing import (
+from mambaicl.analysis.gd_reference import gd_iterates, gd_query_mse, gd_step_sizes, plot_scale, select_gamma
+from mambaicl.analysis.probe_config import probe_models, skipped_models
+from mambaicl.analysis.probing import (
     decode_layers,
     decode_probe_prompts,
     fit_affine,
-    gd_iterates,
-    gd_query_mse,
-    gd_step_sizes,
-    plot_scale,
     probe_aggregate_job,
     probe_model_job,
-    probe_models,
     probe_scores,
     relative_depth,
-    select_gamma,
-    skipped_models,
 )
-from mambaicl.report import macro_name, parse_macros
+from mambaicl.report.latex import macro_name, parse_macros
 from mambaicl.tasks import PromptBatch, make_task
+from mambaicl.validation import validate
 
 TINY = {
     "gpt2": {"backbone": "gpt2", "d_model": 16, "n_layer": 3, "n_head": 2},

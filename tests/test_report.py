@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from mambaicl.report import error_table_tex, errors_at_k, macro_name, macros_tex, number_words, parse_macros
+from mambaicl.report.latex import error_table_tex, errors_at_k, macro_name, macros_tex, number_words, parse_macros
 
 
 @pytest.mark.parametrize("n,words", [(0, "Zero"), (7, "Seven"), (15, "Fifteen"), (40, "Forty"),
@@ -42,13 +42,14 @@ def test_error_table_has_one_row_per_curve_and_the_values():
 
 @pytest.mark.parametrize("seconds,text", [(42, "42 s"), (210, "3.5 min"), (7.2 * 3600, "7.2 h"), (2.1 * 86400, "2.1 d")])
 def test_format_duration(seconds, text):
-    from mambaicl.report import format_duration
+    from mambaicl.report.latex import format_duration
 
     assert format_duration(seconds) == text
 
 
 def test_results_section_states_each_tasks_generator_options(tmp_path):
-    from mambaicl.pipeline import options_text, results_section_job
+    from mambaicl.report.labels import options_text
+    from mambaicl.report.sections import results_section_job
 
     spec = {"name": "ortho_outlier_regression", "n_dims": 20, "reference_weight": "fresh"}
     assert options_text(spec) == "n_dims = 20, reference_weight = fresh"
@@ -61,8 +62,9 @@ def test_results_section_states_each_tasks_generator_options(tmp_path):
 
 
 def test_training_table_states_each_groups_recipe(repo, tmp_path):
-    from mambaicl.config import load_yaml, validate
-    from mambaicl.pipeline import training_table_job
+    from mambaicl.config import load_yaml
+    from mambaicl.report.tables import training_table_job
+    from mambaicl.validation import validate
 
     cfg = validate(load_yaml(repo / "workflow/config/paper.yaml"))
     out = tmp_path / "training.tex"

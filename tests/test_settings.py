@@ -7,15 +7,16 @@ import pandas as pd
 import pytest
 import torch
 
-from mambaicl import ood
-from mambaicl.config import load_yaml, validate
-from mambaicl.data import PromptSet
+from mambaicl.evaluation import ood
+from mambaicl.config import load_yaml
+from mambaicl.evaluation.prompt_sets import PromptSet
 from mambaicl.errors import ConfigError
-from mambaicl.evaluate import score_baseline, score_model
+from mambaicl.evaluation.scoring import score_baseline, score_model
 from mambaicl.models import build_model
-from mambaicl.settings import generate_setting_prompts, setting_baselines, setting_data_spec, settings_of
+from mambaicl.evaluation.settings import generate_setting_prompts, setting_baselines, setting_data_spec, settings_of
 from mambaicl.tasks import make_task
-from mambaicl.verdicts import accuracy_verdict, regression_verdict, task_verdicts
+from mambaicl.analysis.verdicts import accuracy_verdict, regression_verdict, task_verdicts
+from mambaicl.validation import validate
 
 RULE = {"fails_at": 0.8, "on_par_abs": 0.05, "on_par_rel": 0.2, "parity_fails_at": 0.6, "parity_on_par_at": 0.95}
 

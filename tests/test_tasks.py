@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mambaicl.curriculum import Curriculum
+from mambaicl.training.curriculum import Curriculum
 from mambaicl.tasks import TASKS, make_task, task_from_spec
 from mambaicl.tasks.nonlinear import tree_predict
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from mambaicl.errors import CheckpointError
-from mambaicl.train import NonFiniteLossError, load_checkpoint, load_trained_model, train
+from mambaicl.training.checkpoints import load_checkpoint, load_trained_model
+from mambaicl.training.loop import NonFiniteLossError, train
 
 SPEC = {
     "task": {"name": "linear_regression", "n_dims": 4},

@@ -4,8 +4,9 @@ import pandas as pd
 import pytest
 import torch
 
-from mambaicl.config import iter_runs, load_yaml, task_baselines
-from mambaicl.report import macro_name, parse_macros
+from mambaicl.config import iter_runs, load_yaml
+from mambaicl.evaluation.settings import task_baselines
+from mambaicl.report.latex import macro_name, parse_macros
 
 from workflow_helpers import SMOKE, copy_workflow, planned_jobs, snakemake
 

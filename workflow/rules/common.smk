@@ -6,22 +6,14 @@ from pathlib import Path
 
 from snakemake.utils import validate as snakemake_validate
 
-from mambaicl.config import (
-    eval_data_spec,
-    iter_runs,
-    model_label,
-    seeds_of,
-    task_baselines,
-    task_spec,
-    train_spec,
-    validate as validate_config,
-)
-from mambaicl.device import check_cuda_guard
-from mambaicl.pipeline import options_text, task_title
-from mambaicl.settings import setting_baselines, setting_data_spec, settings_of
-from mambaicl.tasks import task_from_spec
-from mambaicl.containers import check_image_present, execution_summary
+from mambaicl.config import eval_data_spec, iter_runs, model_label, seeds_of, task_spec, train_spec
+from mambaicl.config.containers import check_image_present, execution_summary
 from mambaicl.errors import ConfigError, DeviceError
+from mambaicl.evaluation.settings import setting_baselines, setting_data_spec, settings_of, task_baselines
+from mambaicl.report.labels import options_text, task_title
+from mambaicl.runtime import check_cuda_guard
+from mambaicl.tasks import task_from_spec
+from mambaicl.validation import validate as validate_config
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -110,7 +102,7 @@ def flat(d):
     return out
 
 
-# --- evaluation settings (workflow/rules/settings.smk) ---
+# --- evaluation settings (workflow/rules/evaluation.smk) ---
 
 def setting_dir(task, setting):
     return f"{RESULTS}/settings/{task}/{setting}"
@@ -174,11 +166,11 @@ def verdict_tasks():
             for t, pub in VERDICTS["tasks"].items()}
 
 
-# --- published vs replicated (workflow/rules/tables.smk: reference_comparison) ---
+# --- published vs replicated (workflow/rules/report.smk: reference_comparison) ---
 
 def reference_instances():
     """'published task/train>eval' -> [our task instance, setting] for the points we can look up."""
-    from mambaicl.reference import TASK_GENERATORS
+    from mambaicl.report.reference import TASK_GENERATORS
 
     out = {}
     for published, generator in TASK_GENERATORS.items():
@@ -196,7 +188,7 @@ def reference_curves():
     return {f"{i}/{s}": curves_of(i, s) for i, s in reference_instances().values()}
 
 
-# --- probing (workflow/rules/probing.smk) ---
+# --- probing (workflow/rules/analysis.smk) ---
 
 def probe_files(task):
     return {m: [f"{RESULTS}/probing/{task}/{m}/seed{s}/probe.csv" for s in probe_seeds(config, task, m)]

@@ -1,4 +1,5 @@
-from mambaicl.pipeline import aggregate_curves_job, log_to
+from mambaicl.evaluation.jobs import aggregate_curves_job
+from mambaicl.runtime import log_to
 
 with log_to(snakemake.log[0]):
     aggregate_curves_job(

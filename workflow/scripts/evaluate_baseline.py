@@ -1,4 +1,5 @@
-from mambaicl.pipeline import evaluate_baseline_job, log_to
+from mambaicl.evaluation.jobs import evaluate_baseline_job
+from mambaicl.runtime import log_to
 
 with log_to(snakemake.log[0]):
     evaluate_baseline_job(

@@ -1,4 +1,5 @@
-from mambaicl.pipeline import figure_error_curves_job, log_to
+from mambaicl.report.figures import figure_error_curves_job
+from mambaicl.runtime import log_to
 
 with log_to(snakemake.log[0]):
     figure_error_curves_job(

@@ -1,4 +1,5 @@
-from mambaicl.pipeline import figure_forward_scaling_job, log_to
+from mambaicl.report.figures import figure_forward_scaling_job
+from mambaicl.runtime import log_to
 
 with log_to(snakemake.log[0]):
     figure_forward_scaling_job(snakemake.input[0], snakemake.output[0])

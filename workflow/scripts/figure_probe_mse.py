@@ -1,5 +1,5 @@
-from mambaicl.pipeline import log_to
-from mambaicl.probing import figure_probe_mse_job
+from mambaicl.report.figures import figure_probe_mse_job
+from mambaicl.runtime import log_to
 
 with log_to(snakemake.log[0]):
     figure_probe_mse_job(snakemake.input.summary, snakemake.input.gd, snakemake.params.titles,

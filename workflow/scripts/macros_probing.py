@@ -1,5 +1,5 @@
-from mambaicl.pipeline import log_to
-from mambaicl.probing import macros_probing_job
+from mambaicl.report.macros import macros_probing_job
+from mambaicl.runtime import log_to
 
 with log_to(snakemake.log[0]):
     summary, gd = snakemake.input.summary, snakemake.input.gd  # empty lists when nothing is probed

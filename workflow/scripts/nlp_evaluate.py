@@ -1,8 +1,8 @@
 import sys
 
 from mambaicl.errors import MambaICLError
-from mambaicl.nlp.report import evaluate_job
-from mambaicl.pipeline import log_to
+from mambaicl.nlp.jobs import evaluate_job
+from mambaicl.runtime import log_to
 
 try:
     with log_to(snakemake.log[0]):

@@ -1,4 +1,5 @@
-from mambaicl.pipeline import log_to, param_counts_job
+from mambaicl.analysis.param_counts import param_counts_job
+from mambaicl.runtime import log_to
 
 with log_to(snakemake.log[0]):
     param_counts_job(

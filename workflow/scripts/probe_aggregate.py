@@ -1,5 +1,5 @@
-from mambaicl.pipeline import log_to
-from mambaicl.probing import probe_aggregate_job
+from mambaicl.analysis.probing import probe_aggregate_job
+from mambaicl.runtime import log_to
 
 with log_to(snakemake.log[0]):
     probe_aggregate_job(snakemake.params.files, snakemake.params.labels, snakemake.params.backbones,

@@ -1,5 +1,5 @@
-from mambaicl.pipeline import log_to
-from mambaicl.probing import gd_reference_job
+from mambaicl.analysis.gd_reference import gd_reference_job
+from mambaicl.runtime import log_to
 
 with log_to(snakemake.log[0]):
     gd_reference_job(snakemake.params.prompts, snakemake.params.settings, snakemake.output.curves,

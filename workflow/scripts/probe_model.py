@@ -1,5 +1,5 @@
-from mambaicl.pipeline import log_to
-from mambaicl.probing import probe_model_job
+from mambaicl.analysis.probing import probe_model_job
+from mambaicl.runtime import log_to
 
 with log_to(snakemake.log[0]):
     probe_model_job(

@@ -1,5 +1,5 @@
-from mambaicl.pipeline import log_to
-from mambaicl.reference import reference_comparison_job
+from mambaicl.report.reference import reference_comparison_job
+from mambaicl.runtime import log_to
 
 with log_to(snakemake.log[0]):
     reference_comparison_job(snakemake.input.simple_functions, snakemake.input.baselines, snakemake.params.curves,

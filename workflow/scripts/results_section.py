@@ -1,4 +1,5 @@
-from mambaicl.pipeline import log_to, results_section_job
+from mambaicl.report.sections import results_section_job
+from mambaicl.runtime import log_to
 
 with log_to(snakemake.log[0]):
     results_section_job(

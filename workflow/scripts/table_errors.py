@@ -1,4 +1,5 @@
-from mambaicl.pipeline import log_to, table_errors_job
+from mambaicl.report.tables import table_errors_job
+from mambaicl.runtime import log_to
 
 with log_to(snakemake.log[0]):
     table_errors_job(

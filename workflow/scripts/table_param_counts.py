@@ -1,4 +1,5 @@
-from mambaicl.pipeline import log_to, table_param_counts_job
+from mambaicl.report.tables import table_param_counts_job
+from mambaicl.runtime import log_to
 
 with log_to(snakemake.log[0]):
     table_param_counts_job(snakemake.input[0], snakemake.output[0])

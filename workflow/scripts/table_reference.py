@@ -1,5 +1,5 @@
-from mambaicl.pipeline import log_to
-from mambaicl.reference import table_reference_job
+from mambaicl.report.reference import table_reference_job
+from mambaicl.runtime import log_to
 
 with log_to(snakemake.log[0]):
     table_reference_job(snakemake.input[0], snakemake.output[0])

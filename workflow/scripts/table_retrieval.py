@@ -1,5 +1,5 @@
-from mambaicl.pipeline import log_to
-from mambaicl.settings import table_retrieval_job
+from mambaicl.report.tables import table_retrieval_job
+from mambaicl.runtime import log_to
 
 with log_to(snakemake.log[0]):
     table_retrieval_job(snakemake.params.title, snakemake.wildcards.task, snakemake.params.curves,

@@ -1,5 +1,5 @@
-from mambaicl.pipeline import log_to
-from mambaicl.verdicts import table_verdicts_job
+from mambaicl.report.tables import table_verdicts_job
+from mambaicl.runtime import log_to
 
 with log_to(snakemake.log[0]):
     table_verdicts_job(snakemake.input[0], snakemake.params.titles, snakemake.params.labels, snakemake.output[0])

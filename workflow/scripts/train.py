@@ -1,4 +1,5 @@
-from mambaicl.pipeline import log_to, train_job
+from mambaicl.runtime import log_to
+from mambaicl.training.jobs import train_job
 
 with log_to(snakemake.log[0]):
     train_job(

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError
-from ..report import format_number, latex_escape, macro_name, macros_tex
-from .models import MODELS, model_spec
+from ..report.latex import format_number, latex_escape, macro_name, macros_tex
+from .models import model_spec
 from .tasks import CATEGORIES, TASK_INFO, TASK_NAMES
 
 
@@ -100,7 +97,7 @@ def plot_box(results: dict[str, str], out_pdf: str, zero_shot: bool = False) -> 
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    from ..figures import COLUMN_WIDTH_IN, set_style
+    from ..report.plots import COLUMN_WIDTH_IN, set_style
     set_style()
     frames = []
     for setting in (["zero_shot", "icl"] if zero_shot else ["icl"]):
@@ -126,7 +123,7 @@ def plot_shots(sweeps: dict[str, str], out_pdf: str) -> None:
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    from ..figures import COLUMN_WIDTH_IN, set_style
+    from ..report.plots import COLUMN_WIDTH_IN, set_style
     set_style()
     fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 2.6))
     palette = sns.color_palette("colorblind")
@@ -173,82 +170,7 @@ def macros(results: dict[str, str], sweeps: dict[str, str], metas: dict[str, str
 
 
 # ---------------------------------------------------------------------------------------------
-# Jobs (called by workflow/scripts/nlp_*.py)
-
-def data_job(out_json: str) -> None:
-    from .tasks import build_tasks, save_tasks
-    t0 = time.perf_counter()
-    tasks = build_tasks()
-    save_tasks(tasks, out_json)
-    for name, t in tasks.items():
-        print(f"{name}: {len(t['pairs'])} pairs ({t['category']})")
-    print(f"built in {time.perf_counter() - t0:.1f} s")
-
-
-def build_model_job(model: str, out_dir: str) -> None:
-    from .models import build_local_model
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    build_local_model(model, out_dir)
-
-
-def _load(model: str, location: str, settings: dict, threads: int):
-    import torch
-
-    from .models import load_model
-    torch.set_num_threads(threads)
-    if Path(location).is_dir():
-        os.environ["HF_HUB_OFFLINE"] = "1"
-    return load_model(model, location, dtype=settings.get("dtype", "float32"))
-
-
-def evaluate_job(model: str, location: str, tasks_json: str, settings: dict, threads: int,
-                 out_csv: str, out_predictions: str, out_meta: str) -> None:
-    from .evaluate import EvalSettings, evaluate_five_shot
-    from .tasks import load_tasks
-    tasks = load_tasks(tasks_json)
-    m, tok = _load(model, location, settings, threads)
-    es = EvalSettings(seed=settings["seed"], shots=settings["shots"], n_prompts=settings["n_prompts"],
-                      n_zero_shot=settings["n_zero_shot"], batch_size=settings["batch_size"])
-    summary, scored, meta = evaluate_five_shot(m, tok, tasks, es)
-    summary.to_csv(out_csv, index=False)
-    scored.to_csv(out_predictions, index=False)
-    Path(out_meta).write_text(json.dumps({**meta, "model": model, "location": location, "threads": threads}))
-    print(f"{model}: {meta['n_prompts']} prompts in {meta['seconds']:.1f} s; 18-task mean "
-          f"{summary[summary.setting == 'icl'].accuracy.mean():.3f}")
-
-
-def sweep_job(model: str, location: str, tasks_json: str, settings: dict, threads: int, out_csv: str) -> None:
-    from .evaluate import EvalSettings, evaluate_sweep
-    from .tasks import load_tasks
-    tasks = load_tasks(tasks_json)
-    m, tok = _load(model, location, settings, threads)
-    sw = settings["sweep"]
-    es = EvalSettings(seed=settings["seed"], n_prompts=sw["n_prompts"], batch_size=settings["batch_size"])
-    df, meta = evaluate_sweep(m, tok, tasks, es, sw["shots"], settings.get("drop_policy", "skip"))
-    df.to_csv(out_csv, index=False)
-    print(f"{model}: sweep in {meta['seconds']:.1f} s")
-
-
-def check_nlp_config(config: dict) -> None:
-    """Cross-field checks of the ``nlp`` section (called from mambaicl.config.check_semantics)."""
-    nlp = config.get("nlp")
-    if not nlp or not nlp.get("enabled", True):
-        return
-    for where, names in (("nlp.models", nlp["models"]), ("nlp.sweep.models", nlp.get("sweep", {}).get("models", []))):
-        for m in names:
-            if m not in MODELS:
-                raise ConfigError(f"config error: unknown model '{m}' in {where} (registered: {', '.join(MODELS)})")
-    for m in nlp.get("sweep", {}).get("models", []):
-        if m not in nlp["models"]:
-            raise ConfigError(f"config error: nlp.sweep.models lists '{m}', which is not in nlp.models; add it there")
-    for m in nlp.get("local_dirs", {}):
-        if m not in MODELS:
-            raise ConfigError(f"config error: nlp.local_dirs names unknown model '{m}' (registered: "
-                              f"{', '.join(MODELS)})")
-    for m in nlp["models"]:
-        if MODELS[m].source == "local" and m not in nlp.get("local_dirs", {}):
-            raise ConfigError(f"config error: nlp model '{m}' has no hub checkpoint: set nlp.local_dirs.{m} to its "
-                              "HF-format directory, or remove it from nlp.models")
+# Jobs (workflow/scripts/nlp_table_*.py, nlp_figure_*.py, nlp_macros.py)
 
 
 def table_accuracy_job(results: dict, shots: int, out_tex: str) -> None:

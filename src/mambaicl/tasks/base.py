@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from ..prompts import interleave, x_positions
+from .layout import interleave, x_positions
 
 
 @dataclass

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from ..prompts import interleave
+from .layout import interleave
 from .base import CURRICULUM_LONG, PromptBatch, Task, _schedule, check_choice, check_range, rand, randn
 
 SETTINGS = ("standard", "fixed_dummy", "wo_dummy")

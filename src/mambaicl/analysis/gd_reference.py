@@ -1,0 +1,115 @@
+"""Gradient-descent references for the probing figures (spec 6.7, 6.8): GD and GD++ iterates on a
+prompt's context examples, iterate t drawn at relative depth t / (iterations - 1).
+
+Numbers are stored raw; ``plot_scale`` maps them to what figures and macros show (``gd_scale``:
+per_dim = MSE / D for every curve; released = probe raw and GD x 2/D, the release's mismatch, defect D13).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from ..evaluation.prompt_sets import load_prompt_set
+from ..evaluation.stats import bootstrap_mean_ci
+from .probing import relative_depth
+
+
+def gd_step_sizes(xs: np.ndarray) -> np.ndarray:
+    """(B, n, D) -> (B,): 2 / (lambda_max + lambda_min) of X^T X / n, the optimal constant GD step."""
+    xs = np.asarray(xs, np.float64)
+    eig = np.linalg.eigvalsh(np.einsum("bnd,bne->bde", xs, xs) / xs.shape[1])
+    return 2.0 / (eig[:, -1] + eig[:, 0])
+
+
+def gd_iterates(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, n_iter: int, gamma: float = 0.0,
+                step: np.ndarray | None = None) -> np.ndarray:
+    """Query predictions of GD (gamma = 0) or GD++ iterates t = 0 .. n_iter-1, shape (n_iter, B, Q).
+
+    xs (B, n, D), ys (B, n): the context; xq (B, Q, D): the queries. Least squares
+    L(w) = ||X w - y||^2 / (2n) from w = 0 (iterate 0 is the zero predictor), step ``step`` (default
+    ``gd_step_sizes``). Written in token space as in von Oswald et al. 2023: each iteration adds
+    (eta/n) sum_i r_i x_i^T x_j to every prediction (r the context residuals), which for gamma = 0 is
+    w <- w - eta grad L(w); GD++ also transforms every input, context and query, by
+    H = I - gamma X^T X of the current context, with both updates computed from the same inputs.
+    """
+    x = np.asarray(xs, np.float64).copy()
+    y = np.asarray(ys, np.float64)
+    q = np.asarray(xq, np.float64).copy()
+    eta = gd_step_sizes(x) if step is None else np.asarray(step, np.float64)
+    n = x.shape[1]
+    pred_c, pred_q = np.zeros(y.shape), np.zeros(q.shape[:2])
+    out = [pred_q.copy()]
+    eye = np.eye(x.shape[-1])
+    for _ in range(n_iter - 1):
+        g = np.einsum("bn,bnd->bd", y - pred_c, x) * (eta / n)[:, None]  # (B, D): -eta grad at the current x
+        new_c = pred_c + np.einsum("bnd,bd->bn", x, g)
+        pred_q = pred_q + np.einsum("bqd,bd->bq", q, g)
+        if gamma:
+            h = eye - gamma * np.einsum("bnd,bne->bde", x, x)  # (B, D, D), symmetric
+            x, q = x @ h, q @ h
+        pred_c = new_c
+        out.append(pred_q.copy())
+    return np.stack(out)
+
+
+def gd_query_mse(xs: np.ndarray, ys: np.ndarray, n_context: int, n_iter: int, gamma: float = 0.0) -> np.ndarray:
+    """(n_iter, B): per-prompt MSE over the queries of GD / GD++ run on the first ``n_context`` examples."""
+    xs, ys = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
+    preds = gd_iterates(xs[:, :n_context], ys[:, :n_context], xs[:, n_context:], n_iter, gamma)
+    return ((preds - ys[None, :, n_context:]) ** 2).mean(-1)
+
+
+def select_gamma(xs: np.ndarray, ys: np.ndarray, n_context: int, gammas: np.ndarray, select_iteration: int
+                 ) -> tuple[float, pd.DataFrame]:
+    """The GD++ gamma of the grid with the lowest mean query MSE at ``select_iteration`` (spec 6.8)."""
+    losses = []
+    for gamma in tqdm(gammas, desc="GD++ gamma grid", mininterval=5):
+        with np.errstate(over="ignore", invalid="ignore"):
+            mse = gd_query_mse(xs, ys, n_context, select_iteration + 1, float(gamma))[-1].mean()
+        losses.append(mse if np.isfinite(mse) else np.inf)
+    search = pd.DataFrame({"gamma": gammas, "query_mse": losses})
+    return float(gammas[int(np.argmin(losses))]), search
+
+
+def plot_scale(gd_scale: str, n_dims: int, kind: str) -> float:
+    """Factor applied to a raw MSE before plotting: ``kind`` is 'probe' or 'gd' (spec 6.9, defect D13)."""
+    if gd_scale == "per_dim":
+        return 1.0 / n_dims
+    if gd_scale == "released":
+        return 2.0 / n_dims if kind == "gd" else 1.0
+    raise ValueError(f"probing.gd_scale must be per_dim or released; got {gd_scale!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Workflow job (workflow/scripts/probe_gd_reference.py)
+
+
+def gd_reference_job(prompts: dict[str, list[str]], settings: dict, out_csv: str, out_search_csv: str) -> None:
+    """GD and GD++ query MSE per iterate (mean over prompts, bootstrap CI) for each task in ``prompts``
+    (task -> [npz, json]), and the GD++ gamma grid search."""
+    n_context, n_iter, g = settings["n_context"], settings["gd_iterations"], settings["gdpp"]
+    boot = settings["bootstrap"]
+    gammas = np.geomspace(g["gamma_min"], g["gamma_max"], g["n_gammas"])
+    frames, searches = [], []
+    for task, (npz, meta) in prompts.items():
+        ps = load_prompt_set(npz, meta)
+        xs, ys = ps.prompts.xs.double().numpy(), ps.prompts.ys.double().numpy()
+        gamma, search = select_gamma(xs, ys, n_context, gammas, g["select_iteration"])
+        searches.append(search.assign(task=task, selected=search.gamma == gamma))
+        for method, gm in (("gd", 0.0), ("gdpp", gamma)):
+            mse = gd_query_mse(xs, ys, n_context, n_iter, gm).T  # (B, n_iter)
+            rng = np.random.default_rng(boot["seed"])
+            mean, low, high = bootstrap_mean_ci(mse, boot["n_resamples"], boot["ci"], rng)
+            frames.append(pd.DataFrame({"task": task, "method": method, "iterate": np.arange(n_iter),
+                                        "relative_depth": relative_depth(n_iter), "mse": mean, "mse_ci_low": low,
+                                        "mse_ci_high": high, "gamma": gm, "n_dims": xs.shape[-1],
+                                        "n_prompts": xs.shape[0]}))
+        print(f"{task}: GD++ gamma {gamma:.3g}; query MSE after {n_iter - 1} steps: "
+              f"GD {frames[-2].mse.iloc[-1]:.4g}, GD++ {frames[-1].mse.iloc[-1]:.4g}")
+    cols = ["task", "method", "iterate", "relative_depth", "mse", "mse_ci_low", "mse_ci_high", "gamma", "n_dims",
+            "n_prompts"]
+    (pd.concat(frames) if frames else pd.DataFrame(columns=cols)).to_csv(out_csv, index=False)
+    search_cols = ["gamma", "query_mse", "task", "selected"]
+    (pd.concat(searches) if searches else pd.DataFrame(columns=search_cols)).to_csv(out_search_csv, index=False)

@@ -1,0 +1,110 @@
+"""Park et al.'s Table 1 verdicts (on par / gap / fails), derived from our measured curves (spec 5.8).
+
+P states no numeric criteria, so the rule is the project's, with its thresholds in
+``report.verdicts`` and stated in the paper text:
+
+- regression tasks: the mean normalised error over the last ``window`` positions, e = E. "fails" if
+  e >= ``fails_at``; "on par" if e is within ``on_par_abs`` absolute or ``on_par_rel`` relative of the
+  best reference (the best baseline or the best model on that task); "gap" otherwise;
+- accuracy tasks (parity): the final-position accuracy a. "fails" if a <= ``parity_fails_at``, "on
+  par" if a >= ``parity_on_par_at``, "gap" between;
+- retrieval (MQAR): the regression rule applied to 1 - nearest-value accuracy.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..config import suggest
+from ..errors import ConfigError
+
+SYMBOLS = {"on_par": r"\checkmark", "gap": r"$\blacktriangle$", "fails": r"$\times$"}
+DEFAULT_RULE = {"fails_at": 0.8, "on_par_abs": 0.05, "on_par_rel": 0.2, "parity_fails_at": 0.6,
+                "parity_on_par_at": 0.95}
+
+
+def regression_verdict(error: float, best: float, rule: dict) -> str:
+    if error >= rule["fails_at"]:
+        return "fails"
+    if error - best <= rule["on_par_abs"] or error <= best * (1 + rule["on_par_rel"]):
+        return "on_par"
+    return "gap"
+
+
+def accuracy_verdict(acc: float, rule: dict) -> str:
+    if acc <= rule["parity_fails_at"]:
+        return "fails"
+    return "on_par" if acc >= rule["parity_on_par_at"] else "gap"
+
+
+def _window_error(curves: pd.DataFrame, window: int) -> pd.Series:
+    """(kind, name) -> mean normalised metric over the last ``window`` positions of each curve."""
+    return (curves.sort_values("k").groupby(["kind", "name"], sort=False)["normalized_mean"]
+            .apply(lambda s: s.tail(window).mean()))
+
+
+def task_verdicts(kind: str, curves: pd.DataFrame, rule: dict, window: int,
+                  retrieval: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per model of the task: its score (error, or accuracy for parity) and verdict.
+
+    ``kind``: "regression", "accuracy" or "retrieval" (needs ``retrieval``: the retrieval.csv rows)."""
+    rows = []
+    if kind == "accuracy":
+        last = curves.sort_values("k").groupby(["kind", "name"], sort=False)["normalized_mean"].last()
+        for (k, name), acc in last.items():
+            if k == "model":
+                rows.append(dict(name=name, score=acc, best_reference=float("nan"), verdict=accuracy_verdict(acc, rule)))
+        return pd.DataFrame(rows)
+    if kind == "retrieval":
+        r = retrieval[(retrieval.setting == "standard") & (retrieval.metric == "nearest_value_accuracy")]
+        err = pd.Series(1.0 - r["mean"].to_numpy(), index=pd.MultiIndex.from_frame(r[["kind", "name"]]))
+    else:
+        err = _window_error(curves, window)
+    best = float(err.min())
+    for (k, name), e in err.items():
+        if k == "model":
+            rows.append(dict(name=name, score=e, best_reference=best, verdict=regression_verdict(e, best, rule)))
+    return pd.DataFrame(rows)
+
+
+def verdict_kind(metric: str, registry: str) -> str:
+    if registry == "mqar":
+        return "retrieval"
+    return "accuracy" if metric == "accuracy" else "regression"
+
+
+def verdicts_job(tasks: dict[str, dict], models: dict[str, str], rule: dict, window: int, published_csv: str,
+                 out_csv: str) -> None:
+    """``tasks``: our task instance -> {"published": row name in P's table, "registry", "metric",
+    "curves": csv, "retrieval": csv or None}; ``models``: our model -> P's column."""
+    published = pd.read_csv(published_csv)
+    pub = {(r.task, r.model): r.verdict for r in published.itertuples()}
+    rows = []
+    for task, info in tasks.items():
+        kind = verdict_kind(info["metric"], info["registry"])
+        retrieval = pd.read_csv(info["retrieval"]) if info.get("retrieval") else None
+        df = task_verdicts(kind, pd.read_csv(info["curves"]), rule, window, retrieval)
+        for r in df.itertuples():
+            if r.name not in models:
+                continue
+            rows.append(dict(task=task, published_task=info["published"], model=r.name, column=models[r.name],
+                             rule=kind, score=r.score, best_reference=r.best_reference, verdict=r.verdict,
+                             published=pub.get((info["published"], models[r.name]), "")))
+    cols = ["task", "published_task", "model", "column", "rule", "score", "best_reference", "verdict", "published"]
+    pd.DataFrame(rows, columns=cols).to_csv(out_csv, index=False)
+
+
+def check_config(config: dict) -> None:
+    """``report.verdicts`` names trained tasks and configured models."""
+    verdicts = config["report"].get("verdicts")
+    if not verdicts:
+        return
+    used_tasks = {exp["task"] for exp in config["experiments"]}
+    for t in verdicts["tasks"]:
+        if t not in used_tasks:
+            raise ConfigError(f"config error: 'report.verdicts.tasks.{t}': no experiment trains on task '{t}'"
+                              f"{suggest(t, used_tasks)}")
+    for m in verdicts["models"]:
+        if m not in config["models"]:
+            raise ConfigError(f"config error: 'report.verdicts.models.{m}': no model '{m}' is configured"
+                              f"{suggest(m, config['models'])}")

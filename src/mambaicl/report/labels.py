@@ -1,0 +1,54 @@
+"""Names the report shows for what the workflow computed: task titles, generator options, metric labels,
+and which configured k a task's tables report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ..tasks import task_from_spec
+
+
+TASK_TITLES = {
+    "linear_regression": "Linear regression",
+    "skewed_linear_regression": "Skewed-covariance linear regression",
+    "sparse_linear_regression": "Sparse linear regression",
+    "relu_nn": "2-layer ReLU network",
+    "decision_tree": "Decision tree",
+    "noisy_linear_regression": "Noisy linear regression",
+    "quadratic_regression": "Quadratic regression",
+    "ortho_outlier_regression": "Orthogonal-outlier regression",
+    "many_outlier_regression": "Many-outlier regression",
+    "sparse_parity": "Sparse parity",
+    "mqar": "Vector-valued MQAR",
+    "cot_io": "Chain-of-thought I/O",
+}
+
+
+def task_title(spec_task: dict, instance: str) -> str:
+    """Display title of a task instance: its generator's title, plus the instance name if it differs."""
+    title = TASK_TITLES.get(spec_task["name"], spec_task["name"])
+    return title if instance == spec_task["name"] else f"{title} ({instance.replace('_', ' ')})"
+
+
+def metric_info(meta_path: str) -> tuple[dict, str, bool]:
+    meta = json.loads(Path(meta_path).read_text())
+    task = task_from_spec(meta["spec"]["task"])
+    return meta["spec"]["task"], task.metric, task.higher_is_better
+
+
+def metric_label(metric: str) -> str:
+    return {"accuracy": "accuracy"}.get(metric, "normalized squared error")
+
+
+def report_k_values(k_values: list[int], curves: pd.DataFrame) -> list[int]:
+    """The configured k that this task evaluates; its last position if none is."""
+    ks = [k for k in k_values if k <= curves.k.max()]
+    return ks or [int(curves.k.max())]
+
+
+def options_text(spec_task: dict) -> str:
+    """The generator options a figure used, e.g. 'reference_weight = fresh, outlier_prob = 0.5'."""
+    return ", ".join(f"{k} = {v}" for k, v in sorted(spec_task.items()) if k != "name")

@@ -1,0 +1,162 @@
+"""One job per table rule (``workflow/scripts/table_*.py``): LaTeX tables from the stages' CSVs and the config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..analysis.verdicts import SYMBOLS
+from ..config import iter_runs, model_label, seeds_of, train_spec
+from .labels import metric_info, metric_label, report_k_values, task_title
+from .latex import error_table_tex, format_number, latex_escape
+
+
+def table_param_counts_job(counts_csv: str, out_tex: str) -> None:
+    df = pd.read_csv(counts_csv)
+    lines = [r"\begin{table}[t]", r"\centering",
+             r"\caption{Effective parameters (trainable, receiving gradients) of every configured model, counted "
+             r"by instantiating it, beside the published count where the papers' releases give one for that size.}",
+             r"\label{tab:param-counts}", r"\begin{tabular}{llrrrr}", r"\toprule",
+             r"Model & Backbone & $d$ & Layers & Parameters & Published \\", r"\midrule"]
+    for r in df.itertuples():
+        pub = "--" if pd.isna(r.published) else f"{int(r.published):,}"
+        lines.append(f"{latex_escape(r.label)} & \\texttt{{{latex_escape(r.backbone)}}} & {r.d_model} & {r.n_layer} & "
+                     f"{r.params:,} & {pub} \\\\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+    Path(out_tex).write_text("\n".join(lines))
+
+
+def table_errors_job(task: str, curves_csv: str, data_meta: str, k_values: list[int], out_tex: str) -> None:
+    spec, metric, _ = metric_info(data_meta)
+    curves = pd.read_csv(curves_csv)
+    caption = (f"{task_title(spec, task)}: {metric_label(metric)} after $k$ in-context examples "
+               "(mean over seeds and evaluation prompts).")
+    Path(out_tex).write_text(error_table_tex(curves, report_k_values(k_values, curves), caption,
+                                             f"tab:errors-{task.replace('_', '-')}"))
+
+
+def training_table_job(config: dict, out_tex: str) -> None:
+    """One row per experiment group of the config: task, models, schedule, learning rates, clipping,
+    steps and seeds, as the training jobs receive them (``mambaicl.config.train_spec``)."""
+    rows, seen = [], set()
+    for task, model, seed in iter_runs(config):
+        if (task, model) in seen:
+            continue
+        seen.add((task, model))
+        spec = train_spec(config, task, model, seed)
+        rows.append(dict(task=task, model=model_label(config, model), schedule=spec["schedule"],
+                         lr=spec["model"]["learning_rate"], clip=spec["grad_clip"], steps=spec["steps"],
+                         precision=spec.get("precision", "fp32"),
+                         seeds=", ".join(str(s) for s in seeds_of(config, task, model))))
+    df = pd.DataFrame(rows)
+    keys = ["task", "schedule", "lr", "clip", "steps", "precision", "seeds"]
+    grouped = df.groupby(keys, sort=False, dropna=False)["model"].apply(lambda m: ", ".join(dict.fromkeys(m)))
+    lines = [r"\begin{table}[tbp]", r"\centering", r"\scriptsize",
+             r"\caption{Training as configured for this run: Adam $(0.9, 0.999)$ without weight decay, batch "
+             rf"{config['train']['batch_size']}, fresh prompts at every step; schedule (cosine annealing to zero or "
+             r"constant), learning rate, gradient-norm clip, steps and seeds per task and group of models.}",
+             r"\label{tab:training}", r"\resizebox{\linewidth}{!}{%", r"\begin{tabular}{llllrrl}", r"\toprule",
+             r"Task & Models & Schedule & LR & Clip & Steps & Seeds \\", r"\midrule"]
+    for (task, schedule, lr, clip, steps, precision, seeds), models in grouped.items():
+        sched = schedule + ("" if precision == "fp32" else f", {precision}")
+        clip_s = "--" if clip is None or pd.isna(clip) else f"{clip:g}"
+        lines.append(" & ".join([latex_escape(task), latex_escape(models), sched, f"{lr:g}", clip_s, f"{steps:,}",
+                                 seeds]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
+    Path(out_tex).write_text("\n".join(lines))
+
+
+def window_means(curves, window: int):
+    """Mean normalised metric over each curve's last ``window`` evaluated positions: (kind, name, label) -> value."""
+    return (curves.sort_values("k").groupby(["kind", "name", "label"], sort=False)["normalized_mean"]
+            .apply(lambda s: s.tail(window).mean()))
+
+
+def table_settings_job(title: str, task: str, curves: dict[str, str], window: int, out_tex: str) -> None:
+    """Rows: models then baselines; columns: settings; cells: mean normalised metric over the last
+    ``window`` positions each curve has (orthogonal queries exist only for k < d)."""
+    cols = {s: window_means(pd.read_csv(p), window) for s, p in curves.items()}
+    wide = pd.DataFrame(cols)
+    order = {"model": 0, "baseline": 1}
+    wide = wide.iloc[sorted(range(len(wide)), key=lambda i: order[wide.index[i][0]])]
+    names = [latex_escape(s.replace("_", " ")) for s in curves]
+    n = len(names)
+    lines = [r"\begin{table}[tbp]", r"\centering", r"\scriptsize",
+             rf"\caption{{{latex_escape(title)}: normalized error per evaluation setting, mean over the last "
+             rf"{window} positions each curve reaches (mean over seeds and prompts).}}",
+             rf"\label{{tab:settings-{task.replace('_', '-')}}}",
+             r"\resizebox{\linewidth}{!}{%", rf"\begin{{tabular}}{{l{'r' * n}}}", r"\toprule",
+             " & ".join(["Model"] + [rf"\rotatebox{{60}}{{{c}}}" for c in names]) + r" \\", r"\midrule"]
+    prev = None
+    for (kind, _, label), row in wide.iterrows():
+        if prev == "model" and kind == "baseline":
+            lines.append(r"\midrule")
+        prev = kind
+        lines.append(" & ".join([latex_escape(label)] + ["--" if pd.isna(v) else format_number(v) for v in row])
+                     + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
+    Path(out_tex).write_text("\n".join(lines))
+
+
+def table_retrieval_job(title: str, task: str, curves: dict[str, str], extra_csv: str, out_tex: str) -> None:
+    """Park's MQAR table (T2): per model and baseline, the normalised squared error, the nearest-value
+    accuracy and the release's key-match error on the standard set, then nearest-value accuracy per
+    further setting (e.g. noisy queries)."""
+    extra = pd.read_csv(extra_csv)
+    std = pd.read_csv(curves["standard"])
+    mse = std.sort_values("k").groupby(["kind", "name"], sort=False)["normalized_mean"].last()
+    others = [s for s in curves if s != "standard"]
+    head = ["Model", "MSE", "NV acc.", "key-match err."] + [rf"NV acc. {latex_escape(s.replace('_', ' '))}"
+                                                             for s in others]
+    lines = [r"\begin{table}[tbp]", r"\centering", r"\scriptsize",
+             rf"\caption{{{latex_escape(title)}: normalized squared error (MSE), nearest-value accuracy (NV acc., "
+             r"the retrieval metric) and the released key-match error on the standard set, and nearest-value "
+             r"accuracy on the further evaluation sets (mean over seeds and prompts).}",
+             rf"\label{{tab:retrieval-{task.replace('_', '-')}}}",
+             r"\resizebox{\linewidth}{!}{%", rf"\begin{{tabular}}{{l{'r' * (len(head) - 1)}}}", r"\toprule",
+             " & ".join(head) + r" \\", r"\midrule"]
+
+    def cell(setting, kind, name, metric):
+        d = extra[(extra.setting == setting) & (extra.kind == kind) & (extra.name == name) & (extra.metric == metric)]
+        return "--" if d.empty else format_number(d["mean"].iloc[0])
+
+    prev = None
+    for (kind, name), label in std.drop_duplicates(["kind", "name"]).set_index(["kind", "name"])["label"].items():
+        if prev == "model" and kind == "baseline":
+            lines.append(r"\midrule")
+        prev = kind
+        cells = [format_number(mse[(kind, name)]), cell("standard", kind, name, "nearest_value_accuracy"),
+                 cell("standard", kind, name, "key_match_error")]
+        cells += [cell(s, kind, name, "nearest_value_accuracy") for s in others]
+        lines.append(" & ".join([latex_escape(label)] + cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
+    Path(out_tex).write_text("\n".join(lines))
+
+
+def table_verdicts_job(verdicts_csv: str, task_titles: dict[str, str], model_labels: dict[str, str],
+                       out_tex: str) -> None:
+    """Task x model: our verdict (score) beside P's published one."""
+    df = pd.read_csv(verdicts_csv, keep_default_na=False)
+    models = list(dict.fromkeys(df.model))
+    lines = [r"\begin{table}[tbp]", r"\centering", r"\small",
+             r"\caption{Park et al.'s Table~1 replicated: our verdict from the measured curves (score in "
+             r"parentheses: window error, or accuracy for parity), then the published verdict. "
+             r"\checkmark{} on par, $\blacktriangle$ performance gap, $\times$ fails to learn; the rule is "
+             r"stated in the text.}", r"\label{tab:verdicts}",
+             r"\resizebox{\linewidth}{!}{%", rf"\begin{{tabular}}{{l{'c' * len(models)}}}", r"\toprule",
+             " & ".join(["Task"] + [latex_escape(model_labels.get(m, m)) for m in models]) + r" \\", r"\midrule"]
+    for task, d in df.groupby("task", sort=False):
+        cells = []
+        for m in models:
+            row = d[d.model == m]
+            if row.empty:
+                cells.append("--")
+                continue
+            r = row.iloc[0]
+            ours = f"{SYMBOLS[r.verdict]} ({format_number(float(r.score), 2)})"
+            theirs = SYMBOLS.get(r.published, "?") if r.published else "n/a"
+            cells.append(f"{ours} / {theirs}")
+        lines.append(" & ".join([latex_escape(task_titles.get(task, task))] + cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
+    Path(out_tex).write_text("\n".join(lines))

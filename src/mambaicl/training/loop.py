@@ -1,0 +1,158 @@
+"""Training on freshly sampled prompts, with the curriculum, checkpoints and exact resume.
+
+State saved every ``checkpoint_every`` steps: model, optimiser, scheduler, step and the data
+generator's state; the curriculum is a function of the step. Resuming therefore replays the same
+batches, so on CPU a resumed run ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ..config import spec_hash
+from ..errors import ConfigError, MambaICLError
+from ..models import ICLModel, build_model
+from ..models.base import set_dropout_generator
+from ..tasks import task_from_spec
+from .checkpoints import atomic_save, load_checkpoint
+from .curriculum import Curriculum
+
+
+class NonFiniteLossError(MambaICLError):
+    pass
+
+
+def _make_optimizer(model: ICLModel, spec: dict, steps: int):
+    opt = torch.optim.Adam(model.parameters(), lr=spec["model"]["learning_rate"], betas=(0.9, 0.999))
+    if spec["schedule"] == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=0.0)
+    else:
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    return opt, sched
+
+
+def train(
+    spec: dict,
+    model_path: str | Path,
+    metrics_path: str | Path,
+    checkpoint_dir: str | Path,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> ICLModel:
+    """Train per ``spec`` (see ``config.train_spec``); write final weights and a metrics CSV.
+
+    ``stop_after`` ends the run early after that many steps (used to test resume).
+    """
+    device = torch.device(device)
+    h = spec_hash(spec)
+    model_path, metrics_path, ckpt_dir = Path(model_path), Path(metrics_path), Path(checkpoint_dir)
+    ckpt_path = ckpt_dir / "last.pt"
+    steps = spec["steps"]
+
+    task = task_from_spec(spec["task"])
+    curriculum = Curriculum.from_dict(spec["curriculum"])
+    model = build_model(spec["model"], task.token_dim, seed=spec["seed"], out_dim=task.out_dim).to(device)
+    opt, sched = _make_optimizer(model, spec, steps)
+    # The data stream has its own generator on the training device: sampling stays on the GPU.
+    data_gen = torch.Generator(device=device).manual_seed(10_000 + spec["seed"])
+    dropout_gen = torch.Generator(device=device).manual_seed(20_000 + spec["seed"])
+    set_dropout_generator(model, dropout_gen)
+
+    start, elapsed = 0, 0.0
+    if ckpt_path.exists():
+        state = load_checkpoint(ckpt_path, expected_hash=h, map_location=device)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        data_gen.set_state(state["data_generator"].cpu())  # generator states are CPU byte tensors
+        dropout_gen.set_state(state["dropout_generator"].cpu())
+        start, elapsed = state["step"], state.get("elapsed_s", 0.0)
+    work_metrics = ckpt_dir / "train_metrics.csv"  # undeclared: survives a failed job, like the checkpoint
+    _truncate_metrics(work_metrics, start)
+
+    # bf16 autocast is a documented option for the GPU only (spec 4: the papers train in fp32, and
+    # Mamba is known to give NaNs under mixed precision); fp32 by default.
+    bf16 = spec.get("precision", "fp32") == "bf16"
+    if bf16 and device.type != "cuda":
+        raise ValueError("train.precision = bf16 needs a CUDA device; use fp32 on CPU")
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+    end = steps if stop_after is None else min(steps, start + stop_after)
+    model.train()
+    log_every = spec["log_every"]
+    t0 = time.perf_counter()
+    bar = tqdm(range(start, end), initial=start, total=steps, disable=not progress, desc="train",
+               mininterval=2.0, dynamic_ncols=True)
+    with open(work_metrics, "a", newline="") as mf:
+        writer = csv.writer(mf)
+        if start == 0:
+            writer.writerow(["step", "loss", "n_dims_active", "n_points", "lr", "elapsed_s"])
+        for step in bar:
+            n_dims, n_points = curriculum.at(step)
+            batch = task.sample(spec["batch_size"], n_points, data_gen, n_dims_active=n_dims)
+            with autocast:
+                preds = model.predict(task, batch)
+            loss = task.loss(preds.float(), batch)
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(
+                    f"non-finite training loss {loss.item()} at step {step}; the last good checkpoint "
+                    f"({ckpt_path if ckpt_path.exists() else 'none yet'}) is kept. Lower the learning "
+                    "rate or enable train.grad_clip, then rerun the rule."
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if spec.get("grad_clip"):
+                torch.nn.utils.clip_grad_norm_(model.parameters(), spec["grad_clip"])
+            lr = opt.param_groups[0]["lr"]
+            opt.step()
+            sched.step()
+            done = step + 1
+            if step % log_every == 0 or done == steps:
+                value = loss.item()
+                now = elapsed + time.perf_counter() - t0
+                writer.writerow([step, value, n_dims, n_points, lr, round(now, 3)])
+                mf.flush()
+                bar.set_postfix(loss=f"{value:.4f}", dims=n_dims, points=n_points)
+            if done % spec["checkpoint_every"] == 0 or done == end:
+                mf.flush()
+                atomic_save({
+                    "spec": spec, "spec_hash": h, "step": done,
+                    "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                    "data_generator": data_gen.get_state(), "dropout_generator": dropout_gen.get_state(),
+                    "elapsed_s": elapsed + time.perf_counter() - t0,
+                }, ckpt_path)
+    bar.close()
+    if end == steps:
+        metrics_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(work_metrics, metrics_path)
+        atomic_save({
+            "spec": spec, "spec_hash": h, "step": steps, "model": model.state_dict(),
+            "effective_parameters": model.effective_parameters(),
+            "train_seconds": elapsed + time.perf_counter() - t0, "device": str(device),
+        }, model_path)
+    return model
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """On resume, drop metric rows logged after the checkpoint so the CSV has no duplicates."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if step == 0 or not path.exists():
+        path.unlink(missing_ok=True)
+        return
+    with open(path) as f:
+        rows = list(csv.reader(f))
+    keep = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) < step]
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(keep)
+
+
+def check_config(config: dict) -> None:
+    """The training section's cross-field check: bf16 autocast exists only on CUDA."""
+    if config["device"] == "cpu" and config["train"].get("precision") == "bf16":
+        raise ConfigError("config error: 'train.precision' = bf16 needs a CUDA GPU, but 'device' is cpu; use fp32")

@@ -1,0 +1,42 @@
+"""Validate a workflow config before any job: the schema, then every stage's cross-field checks in
+pipeline order. Each stage owns the check of its own config section; this module only runs them, so
+the dependency points one way (stages never import this module, and ``mambaicl.config`` imports no stage).
+
+Every failure is a ``ConfigError`` with one line naming the key and the fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .analysis import probe_config, scaling, verdicts
+from .config import DEFAULT_SCHEMA, validate_schema
+from .config.checks import check_core
+from .config.containers import check_container_config
+from .evaluation import settings
+from .nlp.checks import check_nlp_config
+from .report import macros
+from .training import loop
+
+# In pipeline order: a config's first problem in DAG order is the one reported.
+STAGE_CHECKS = (
+    check_core,                         # tasks, models, experiments (named sizes expanded in place)
+    settings.check_task_baselines,      # evaluation: each task's baselines
+    settings.expand_and_check,          # evaluation: further prompt sets (ood_suite expanded in place)
+    scaling.check_config,               # analysis: the forward-cost benchmark
+    check_container_config,             # the container image
+    probe_config.check_probing,         # analysis: probing
+    check_nlp_config,                   # the NLP study
+    loop.check_config,                  # training: precision
+    macros.check_config,                # report: reference models, k values
+    verdicts.check_config,              # analysis: Park's Table 1
+)
+
+
+def validate(config: dict, schema_path: str | Path = DEFAULT_SCHEMA) -> dict:
+    """Validate ``config``: schema first, then every stage's checks. Returns the config, with named
+    model sizes and the OOD suite expanded in place into explicit keys."""
+    validate_schema(config, schema_path)
+    for check in STAGE_CHECKS:
+        check(config)
+    return config

@@ -1,0 +1,312 @@
+# Report stage (mambaicl.report): one rule per figure and per table, the macros files (every number in
+# the paper text comes from here) and the generated results section. Each block registers the files the
+# paper reads in PAPER_INPUTS; the paper rule (paper.smk, included last) depends on all of them.
+
+
+rule figure_error_curves:
+    input:
+        curves=f"{RESULTS}/metrics/{{task}}/curves.csv",
+        meta=f"{RESULTS}/data/{{task}}/eval_prompts.json",
+    output:
+        report(f"{GENERATED}/figures/error_curves_{{task}}.pdf", caption="../report/error_curves.rst",
+               category="Results", subcategory="{task}"),
+    params:
+        train_points=lambda w: config["tasks"][w.task]["curriculum"]["points"]["end"],
+    log:
+        f"{LOGS}/figures/error_curves_{{task}}.log",
+    script:
+        "../scripts/figure_error_curves.py"
+
+
+PAPER_INPUTS["error_curves"] = expand(f"{GENERATED}/figures/error_curves_{{task}}.pdf", task=TASKS)
+
+
+rule table_errors:
+    input:
+        curves=f"{RESULTS}/metrics/{{task}}/curves.csv",
+        meta=f"{RESULTS}/data/{{task}}/eval_prompts.json",
+    output:
+        f"{GENERATED}/tables/errors_{{task}}.tex",
+    params:
+        k_values=config["report"]["k_values"],
+    log:
+        f"{LOGS}/tables/errors_{{task}}.log",
+    script:
+        "../scripts/table_errors.py"
+
+
+rule macros:
+    input:
+        curves=expand(f"{RESULTS}/metrics/{{task}}/curves.csv", task=TASKS),
+        models=[f"{model_dir(t, m, s)}/model.pt" for t, m, s in iter_runs(config)],
+    output:
+        f"{GENERATED}/macros.tex",
+    params:
+        config=config,
+        curves={t: f"{RESULTS}/metrics/{t}/curves.csv" for t in TASKS},
+        models={f"{t}/{m}": [f"{model_dir(t, m, s)}/model.pt" for s in seeds_of(config, t, m)]
+                for t in TASKS for m in MODELS_BY_TASK[t]},
+    log:
+        f"{LOGS}/tables/macros.log",
+    script:
+        "../scripts/macros.py"
+
+
+rule table_param_counts:
+    input:
+        f"{RESULTS}/metrics/param_counts.csv",
+    output:
+        f"{GENERATED}/tables/param_counts.tex",
+    log:
+        f"{LOGS}/tables/table_param_counts.log",
+    script:
+        "../scripts/table_param_counts.py"
+
+
+rule results_section:
+    input:
+        figures=expand(f"{GENERATED}/figures/error_curves_{{task}}.pdf", task=TASKS),
+        tables=expand(f"{GENERATED}/tables/errors_{{task}}.tex", task=TASKS),
+        metas=expand(f"{RESULTS}/data/{{task}}/eval_prompts.json", task=TASKS),
+        settings_figures=expand(f"{GENERATED}/figures/eval_settings_{{task}}.pdf", task=PANEL_TASKS),
+        settings_tables=expand(f"{GENERATED}/tables/eval_settings_{{task}}.tex", task=PANEL_TASKS),
+        retrieval_tables=expand(f"{GENERATED}/tables/retrieval_{{task}}.tex", task=RETRIEVAL_TASKS),
+        skewed=[f"{GENERATED}/figures/skewed_covariance.pdf"] if "skewed_covariance" in PAPER_INPUTS else [],
+        verdicts=[f"{GENERATED}/tables/verdicts.tex"] if "verdicts" in PAPER_INPUTS else [],
+    output:
+        f"{GENERATED}/sections/tasks.tex",
+    params:
+        tasks=TASKS,
+        settings=SETTINGS_BY_TASK,
+        retrieval_tasks=RETRIEVAL_TASKS,
+        skewed_covariance="skewed_covariance" in PAPER_INPUTS,
+        verdicts="verdicts" in PAPER_INPUTS,
+        titles={t: task_title(task_spec(config, t), t) for t in TASKS},
+        options={t: options_text(eval_data_spec(config, t)["task"]) for t in TASKS},
+    log:
+        f"{LOGS}/tables/results_section.log",
+    script:
+        "../scripts/results_section.py"
+
+
+PAPER_INPUTS["macros"] = f"{GENERATED}/macros.tex"
+PAPER_INPUTS["error_tables"] = expand(f"{GENERATED}/tables/errors_{{task}}.tex", task=TASKS)
+PAPER_INPUTS["tasks_section"] = f"{GENERATED}/sections/tasks.tex"
+PAPER_INPUTS["param_counts"] = f"{GENERATED}/tables/param_counts.tex"
+
+
+rule figure_eval_settings:
+    input:
+        curves=lambda w: [c for c, _ in settings_panels(w.task).values()],
+        metas=lambda w: [m for _, m in settings_panels(w.task).values()],
+    output:
+        report(f"{GENERATED}/figures/eval_settings_{{task}}.pdf", caption="../report/eval_settings.rst",
+               category="Evaluation settings", subcategory="{task}"),
+    params:
+        panels=lambda w: settings_panels(w.task),
+        train_points=lambda w: config["tasks"][w.task]["curriculum"]["points"]["end"],
+    log:
+        f"{LOGS}/figures/eval_settings_{{task}}.log",
+    script:
+        "../scripts/figure_eval_settings.py"
+
+
+rule table_eval_settings:
+    input:
+        lambda w: [c for c, _ in settings_panels(w.task).values()],
+    output:
+        f"{GENERATED}/tables/eval_settings_{{task}}.tex",
+    params:
+        title=lambda w: task_title(task_spec(config, w.task), w.task),
+        curves=lambda w: {s: c for s, (c, _) in settings_panels(w.task).items()},
+        window=config["report"]["window"],
+    log:
+        f"{LOGS}/tables/eval_settings_{{task}}.log",
+    script:
+        "../scripts/table_eval_settings.py"
+
+
+rule table_retrieval:
+    input:
+        curves=lambda w: [curves_of(w.task, s) for s in ["standard", *SETTINGS_BY_TASK[w.task]]],
+        metrics=f"{RESULTS}/metrics/{{task}}/retrieval.csv",
+    output:
+        f"{GENERATED}/tables/retrieval_{{task}}.tex",
+    params:
+        title=lambda w: task_title(task_spec(config, w.task), w.task),
+        curves=lambda w: {s: curves_of(w.task, s) for s in ["standard", *SETTINGS_BY_TASK[w.task]]},
+    log:
+        f"{LOGS}/tables/retrieval_{{task}}.log",
+    script:
+        "../scripts/table_retrieval.py"
+
+
+PAPER_INPUTS["eval_settings_figures"] = expand(f"{GENERATED}/figures/eval_settings_{{task}}.pdf", task=PANEL_TASKS)
+PAPER_INPUTS["eval_settings_tables"] = expand(f"{GENERATED}/tables/eval_settings_{{task}}.tex", task=PANEL_TASKS)
+PAPER_INPUTS["retrieval_tables"] = expand(f"{GENERATED}/tables/retrieval_{{task}}.tex", task=RETRIEVAL_TASKS)
+
+
+# F2: skewed covariance -- models trained and evaluated on skewed data, beside isotropically trained
+# models evaluated on the same kind of skewed data (their 'skewed' OOD setting).
+SKEWED_TASK = next((t for t in TASKS if task_spec(config, t)["name"] == "skewed_linear_regression"), None)
+ISOTROPIC_TASK = next((t for t in TASKS if task_spec(config, t)["name"] == "linear_regression"
+                       and config["tasks"][t]["eval_settings"].get("skewed") == {"ood": "skewed"}), None)
+
+if SKEWED_TASK and ISOTROPIC_TASK:
+
+    rule figure_skewed_covariance:
+        input:
+            trained=curves_of(SKEWED_TASK, "standard"),
+            trained_meta=meta_of(SKEWED_TASK, "standard"),
+            ood=curves_of(ISOTROPIC_TASK, "skewed"),
+            ood_meta=meta_of(ISOTROPIC_TASK, "skewed"),
+        output:
+            report(f"{GENERATED}/figures/skewed_covariance.pdf", caption="../report/skewed_covariance.rst",
+                   category="Evaluation settings"),
+        params:
+            panels={"trained and evaluated on skewed inputs": (curves_of(SKEWED_TASK, "standard"),
+                                                                meta_of(SKEWED_TASK, "standard")),
+                    "trained isotropic, evaluated on skewed": (curves_of(ISOTROPIC_TASK, "skewed"),
+                                                               meta_of(ISOTROPIC_TASK, "skewed"))},
+            train_points=config["tasks"][SKEWED_TASK]["curriculum"]["points"]["end"],
+        log:
+            f"{LOGS}/figures/skewed_covariance.log",
+        script:
+            "../scripts/figure_eval_settings.py"
+
+    PAPER_INPUTS["skewed_covariance"] = f"{GENERATED}/figures/skewed_covariance.pdf"
+
+
+if VERDICTS:
+
+    rule table_verdicts:
+        input:
+            f"{RESULTS}/metrics/verdicts.csv",
+        output:
+            f"{GENERATED}/tables/verdicts.tex",
+        params:
+            titles={t: task_title(task_spec(config, t), t) for t in VERDICTS["tasks"]},
+            labels={m: model_label(config, m) for m in VERDICTS["models"]},
+        log:
+            f"{LOGS}/tables/verdicts.log",
+        script:
+            "../scripts/table_verdicts.py"
+
+    PAPER_INPUTS["verdicts"] = f"{GENERATED}/tables/verdicts.tex"
+
+
+rule reference_comparison:
+    input:
+        simple_functions="workflow/resources/reference/grazzi_simple_functions.csv",
+        baselines="workflow/resources/reference/baselines_analytic.csv",
+        curves=list(reference_curves().values()),
+    output:
+        f"{RESULTS}/metrics/reference_comparison.csv",
+    params:
+        curves=reference_curves(),
+        task_dims={t: task_from_spec(task_spec(config, t)).n_dims for t in TASKS},
+        instances=reference_instances(),
+        models=config["report"].get("reference_models", {}),
+    log:
+        f"{LOGS}/tables/reference_comparison.log",
+    script:
+        "../scripts/reference_comparison.py"
+
+
+rule table_reference:
+    input:
+        f"{RESULTS}/metrics/reference_comparison.csv",
+    output:
+        f"{GENERATED}/tables/reference_comparison.tex",
+    log:
+        f"{LOGS}/tables/table_reference.log",
+    script:
+        "../scripts/table_reference.py"
+
+
+PAPER_INPUTS["reference_comparison"] = f"{GENERATED}/tables/reference_comparison.tex"
+
+
+rule table_training:
+    output:
+        f"{GENERATED}/tables/training.tex",
+    params:
+        config={k: config[k] for k in ("models", "experiments", "train", "tasks")},
+    log:
+        f"{LOGS}/tables/training.log",
+    script:
+        "../scripts/table_training.py"
+
+
+PAPER_INPUTS["training"] = f"{GENERATED}/tables/training.tex"
+
+
+rule figure_forward_scaling:
+    input:
+        f"{RESULTS}/benchmarks/forward_scaling.csv",
+    output:
+        report(f"{GENERATED}/figures/forward_scaling.pdf", caption="../report/forward_scaling.rst",
+               category="Backbones"),
+    log:
+        f"{LOGS}/figures/forward_scaling.log",
+    script:
+        "../scripts/figure_forward_scaling.py"
+
+
+PAPER_INPUTS["forward_scaling"] = f"{GENERATED}/figures/forward_scaling.pdf"
+
+
+rule figure_probe_mse:
+    input:
+        summary=f"{RESULTS}/probing/summary.csv",
+        gd=f"{RESULTS}/probing/gd_reference.csv",
+    output:
+        report(f"{GENERATED}/figures/probe_mse_by_depth.pdf", caption="../report/probing.rst", category="Probing"),
+    params:
+        titles=probe_titles(),
+        gd_scale=PROBING["gd_scale"],
+    log:
+        f"{LOGS}/figures/probe_mse_by_depth.log",
+    script:
+        "../scripts/figure_probe_mse.py"
+
+
+rule figure_probe_scale_shift:
+    input:
+        summary=f"{RESULTS}/probing/summary.csv",
+    output:
+        report(f"{GENERATED}/figures/probe_scale_shift_by_depth.pdf", caption="../report/probing.rst", category="Probing"),
+    params:
+        titles=probe_titles(),
+    log:
+        f"{LOGS}/figures/probe_scale_shift_by_depth.log",
+    script:
+        "../scripts/figure_probe_scale_shift.py"
+
+
+rule macros_probing:
+    input:
+        summary=[f"{RESULTS}/probing/summary.csv"] if PROBE_TASKS else [],
+        gd=[f"{RESULTS}/probing/gd_reference.csv"] if GD_TASKS else [],
+    output:
+        f"{GENERATED}/macros_probing.tex",
+    params:
+        settings={k: v for k, v in PROBING.items() if k != "tasks"},
+        info={
+            "titles": probe_titles(),
+            "labels": {m: model_label(config, m) for m in config["models"]},
+            "models": {t: probe_models(config, t) for t in PROBE_TASKS},
+            "skipped": {t: skipped_models(config, t) for t in PROBE_TASKS},
+            "data": {t: f"{data_task_of(config, t)} ({options_text(probe_data_spec(config, t)['task'])})"
+                     for t in PROBE_TASKS},
+        },
+    log:
+        f"{LOGS}/tables/macros_probing.log",
+    script:
+        "../scripts/macros_probing.py"
+
+
+PAPER_INPUTS["probing"] = [f"{GENERATED}/macros_probing.tex"] + (
+    [f"{GENERATED}/figures/probe_mse_by_depth.pdf", f"{GENERATED}/figures/probe_scale_shift_by_depth.pdf"]
+    if PROBE_TASKS else []
+)
