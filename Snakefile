@@ -2,7 +2,8 @@
 #
 #   snakemake --cores all                                            # paper protocol (needs a CUDA GPU)
 #   snakemake --cores all --configfile workflow/config/smoke.yaml    # tiny end-to-end run, any CPU
-#   snakemake --cores all paper/generated/figures/error_curves_linear_regression.pdf   # one figure
+#   snakemake --cores all paper/generated/figures/error_curves_linear_regression.pdf \
+#       --configfile workflow/config/smoke.yaml                      # one figure (target before --configfile)
 from snakemake.utils import min_version
 
 min_version("9.0")

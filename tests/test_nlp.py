@@ -179,7 +179,7 @@ def test_registry_has_every_model_of_the_paper():
 def test_offline_missing_weights_give_one_line_error(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path))
-    with pytest.raises(ModelUnavailableError, match="mamba_130m.*huggingface-cli download state-spaces/mamba-130m-hf"):
+    with pytest.raises(ModelUnavailableError, match="mamba_130m.*hf download state-spaces/mamba-130m-hf"):
         load_model("mamba_130m", "state-spaces/mamba-130m-hf")
 
 

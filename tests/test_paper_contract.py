@@ -80,5 +80,6 @@ def test_snakemake_report_has_the_figures(smoke_run, tmp_path):
     snakemake(["--report", str(out), "--cores", "1", "--configfile", SMOKE], cwd=smoke_run)
     html = out.read_text(errors="replace")
     assert out.stat().st_size > 50_000
-    for name in ("error_curves_linear_regression.pdf", "forward_scaling.pdf", "eval_settings_linear_regression.pdf"):
+    for name in ("error_curves_linear_regression.pdf", "forward_scaling.pdf", "eval_settings_linear_regression.pdf",
+                 "nlp_box.pdf", "nlp_shots.pdf"):
         assert name in html, name

@@ -94,7 +94,7 @@ if NLP and NLP.get("enabled", True):
         input:
             list(nlp_files(NLP_MODELS, "summary.csv").values()),
         output:
-            f"{GENERATED}/figures/nlp_box.pdf",
+            report(f"{GENERATED}/figures/nlp_box.pdf", caption="../report/nlp_box.rst", category="NLP study"),
         params:
             results=nlp_files(NLP_MODELS, "summary.csv"),
             zero_shot=NLP.get("zero_shot_boxes", False),
@@ -107,7 +107,8 @@ if NLP and NLP.get("enabled", True):
         input:
             list(nlp_files(NLP_SWEEP, "sweep.csv").values()),
         output:
-            pdf=f"{GENERATED}/figures/nlp_shots.pdf",
+            pdf=report(f"{GENERATED}/figures/nlp_shots.pdf", caption="../report/nlp_shots.rst",
+                       category="NLP study"),
             csv=f"{RESULTS}/nlp/sweep_curves.csv",
         params:
             sweeps=nlp_files(NLP_SWEEP, "sweep.csv"),

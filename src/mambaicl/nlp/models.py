@@ -191,8 +191,8 @@ def _in_hub_cache(repo: str) -> bool:
 
 def _missing_message(name: str, location: str, spec: ModelSpec, offline: bool) -> str:
     return (f"model '{name}' ({location}) is not available{' offline' if offline else ''}: pre-download it "
-            f"with `huggingface-cli download {location}`"
-            + (f" and `huggingface-cli download {spec.tokenizer}`" if spec.tokenizer else "")
+            f"with `hf download {location}`"
+            + (f" and `hf download {spec.tokenizer}`" if spec.tokenizer else "")
             + f" on a machine with network, or set nlp.local_dirs.{name} to a local copy")
 
 
