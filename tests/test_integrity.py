@@ -3,11 +3,14 @@ failed job say so where the user looks (the exception, the job's log), and leave
 
 import errno
 import re
+import sys
+from datetime import datetime
 
 import pytest
 import torch
 
 from mambaicl.errors import CheckpointError, MambaICLError
+from mambaicl.runtime import log_to
 from mambaicl.training import integrity
 from mambaicl.training.checkpoints import (
     atomic_save,
@@ -159,3 +162,41 @@ def test_another_write_failure_is_not_called_a_full_disk(tmp_path, monkeypatch):
         atomic_save({}, tmp_path / "model.pt")
     assert "no model.pt was left behind" in str(err.value)
     assert not list(tmp_path.iterdir())
+
+
+def _headers(text):
+    return re.findall(r"^=== attempt started (\S+) ===$", text, re.MULTILINE)
+
+
+def test_a_failing_job_ends_its_log_with_the_traceback_and_still_fails(tmp_path):
+    log = tmp_path / "logs" / "job.log"
+    stdout, stderr = sys.stdout, sys.stderr
+    with pytest.raises(ValueError, match="boom 42"), log_to(log):
+        print("working on it")
+        raise ValueError("boom 42")
+    assert (sys.stdout, sys.stderr) == (stdout, stderr)
+    text = log.read_text()
+    assert "working on it" in text and "Traceback (most recent call last)" in text
+    assert text.rstrip().splitlines()[-1] == "ValueError: boom 42"
+    (started,) = _headers(text)
+    assert datetime.fromisoformat(started).tzinfo is not None
+
+
+def test_a_rerun_appends_to_the_log_of_the_failed_attempt(tmp_path):
+    log = tmp_path / "job.log"
+    with pytest.raises(KeyError), log_to(log):
+        print("first attempt")
+        raise KeyError("missing")
+    failed = log.read_text()
+    with log_to(log):
+        print("second attempt")
+    text = log.read_text()
+    assert text.startswith(failed) and "second attempt" in text[len(failed):]
+    assert len(_headers(text)) == 2
+    assert re.search(r"=== attempt finished \S+ ===\n\Z", text)
+
+
+def test_log_to_none_leaves_output_alone(capsys):
+    with log_to(None):
+        print("to the terminal")
+    assert capsys.readouterr().out == "to the terminal\n"
