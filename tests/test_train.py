@@ -1,6 +1,7 @@
 """Training: the loss falls, resume is exact, bad states stop with a clear message."""
 
 import copy
+import re
 
 import pandas as pd
 import pytest
@@ -9,6 +10,7 @@ import torch
 from mambaicl.errors import CheckpointError
 from mambaicl.training.checkpoints import load_checkpoint, load_trained_model
 from mambaicl.training.loop import NonFiniteLossError, train
+from mambaicl.training.provenance import provenance
 
 SPEC = {
     "task": {"name": "linear_regression", "n_dims": 4},
@@ -97,3 +99,76 @@ def test_corrupt_checkpoint_is_refused(tmp_path):
         _run(tmp_path)
     with pytest.raises(CheckpointError, match="corrupt"):
         load_trained_model(ckpt)
+
+
+def test_non_finite_loss_says_to_delete_the_checkpoint_directory_after_changing_the_config(tmp_path):
+    spec = copy.deepcopy(SPEC)
+    spec["model"]["learning_rate"] = 1e6
+    spec["checkpoint_every"] = 1
+    with pytest.raises(NonFiniteLossError) as err:
+        _run(tmp_path, spec)
+    msg = str(err.value)
+    assert "grad_clip" in msg and "a changed config cannot resume" in msg
+    assert re.search(r"delete the checkpoint directory " + re.escape(str(tmp_path / "ckpt")), msg), msg
+
+
+def test_a_finished_run_removes_its_checkpoint_and_a_forced_rerun_trains_afresh(tmp_path, capsys):
+    a = _run(tmp_path)
+    assert (tmp_path / "model.pt").exists() and (tmp_path / "metrics.csv").exists()
+    assert not (tmp_path / "ckpt").exists(), "the final checkpoint would be resumed by a forced rerun"
+    capsys.readouterr()
+    b = _run(tmp_path)  # what `--forcerun train` does: the same job, same paths
+    assert "starting at step 0 of 30" in capsys.readouterr().out
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(p, q), name
+    assert list(pd.read_csv(tmp_path / "metrics.csv").step) == list(range(30))
+
+
+def test_a_killed_run_still_resumes(tmp_path, capsys):
+    _run(tmp_path, stop_after=13)
+    capsys.readouterr()
+    _run(tmp_path)
+    assert "resuming from" in capsys.readouterr().out
+
+
+@pytest.fixture
+def threads():
+    n = torch.get_num_threads()
+    yield n
+    torch.set_num_threads(n)
+
+
+def test_resume_under_another_thread_count_is_refused(tmp_path, threads):
+    _run(tmp_path, stop_after=13)
+    ckpt = tmp_path / "ckpt" / "last.pt"
+    before = ckpt.read_bytes()
+    other = 1 if threads != 1 else 2
+    torch.set_num_threads(other)
+    with pytest.raises(CheckpointError, match=rf"{threads} threads \(this run: {other}.*`threads: {threads}`") as err:
+        _run(tmp_path)
+    assert f"delete {tmp_path / 'ckpt'} to train afresh" in str(err.value)
+    assert ckpt.read_bytes() == before and not (tmp_path / "model.pt").exists()
+    torch.set_num_threads(threads)
+    _run(tmp_path)  # under the original count it resumes
+    assert (tmp_path / "model.pt").exists()
+
+
+def test_resume_under_another_torch_version_is_refused(tmp_path, monkeypatch):
+    _run(tmp_path, stop_after=13)
+    written_with = str(torch.__version__)
+    monkeypatch.setattr(torch, "__version__", "0.0.1")
+    with pytest.raises(CheckpointError, match=rf"torch {re.escape(written_with)} \(this run: 0.0.1"):
+        _run(tmp_path)
+
+
+def test_model_and_checkpoint_record_versions_threads_and_device(tmp_path):
+    _run(tmp_path, stop_after=13)
+    ckpt = load_checkpoint(tmp_path / "ckpt" / "last.pt")
+    _run(tmp_path)
+    state = load_checkpoint(tmp_path / "model.pt")
+    for key in ("effective_parameters", "train_seconds", "device", "spec", "spec_hash", "step", "model"):
+        assert key in state, key
+    rec = state["provenance"]
+    assert {"torch", "numpy", "python", "mambaicl", "threads", "device"} <= set(rec)
+    assert rec["threads"] == torch.get_num_threads() and rec["device"] == "cpu" == state["device"]
+    assert rec == provenance("cpu") == ckpt["provenance"]

@@ -19,3 +19,7 @@ class CheckpointError(MambaICLError):
 
 class DeviceError(MambaICLError):
     """The requested compute device is not available."""
+
+
+class WriteFailedError(MambaICLError):
+    """A result or checkpoint could not be written (usually: the disk is full)."""

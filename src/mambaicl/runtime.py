@@ -4,6 +4,8 @@ and the guard that keeps paper-scale runs off CPUs by accident."""
 from __future__ import annotations
 
 import contextlib
+import traceback
+from datetime import datetime
 from pathlib import Path
 
 import torch
@@ -51,12 +53,33 @@ def configure_torch(device: torch.device, threads: int | None = None) -> None:
         torch.backends.cudnn.allow_tf32 = True
 
 
+def _now() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
 @contextlib.contextmanager
 def log_to(path: str | Path | None):
-    """Send stdout and stderr (tqdm included) to the rule's declared log file."""
+    """Send stdout and stderr (tqdm included) to the rule's declared log file.
+
+    The log is appended to, never truncated: each attempt of the job starts with a line
+    ``=== attempt started <ISO time> ===``, so a rerun keeps the log of the attempt that failed
+    above its own. An attempt that raises ends with its traceback (then the exception propagates,
+    and Snakemake sees the job fail); one that succeeds ends with ``=== attempt finished <ISO time> ===``.
+    """
     if path is None:
         yield
         return
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", buffering=1) as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
-        yield
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", buffering=1) as f:
+        if f.tell() > 0:
+            f.write("\n")
+        f.write(f"=== attempt started {_now()} ===\n")
+        try:
+            with contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
+                yield
+        except BaseException:
+            f.write(f"=== attempt failed {_now()} ===\n")
+            traceback.print_exc(file=f)
+            raise
+        f.write(f"=== attempt finished {_now()} ===\n")

@@ -2,7 +2,9 @@
 
 State saved every ``checkpoint_every`` steps: model, optimiser, scheduler, step and the data
 generator's state; the curriculum is a function of the step. Resuming therefore replays the same
-batches, so on CPU a resumed run ends with the same weights as an uninterrupted one.
+batches, so on CPU a resumed run ends with the same weights as an uninterrupted one, provided it
+runs under the same thread count, torch version and device type (checked, see ``provenance``).
+Once ``model.pt`` and the metrics are written the checkpoint is removed: a forced rerun trains afresh.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from ..models.base import set_dropout_generator
 from ..tasks import task_from_spec
 from .checkpoints import atomic_save, load_checkpoint
 from .curriculum import Curriculum
+from .integrity import sidecar
+from .provenance import check_resumable, provenance
 
 
 class NonFiniteLossError(MambaICLError):
@@ -68,12 +72,17 @@ def train(
     start, elapsed = 0, 0.0
     if ckpt_path.exists():
         state = load_checkpoint(ckpt_path, expected_hash=h, map_location=device)
+        check_resumable(state, ckpt_path, device)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         data_gen.set_state(state["data_generator"].cpu())  # generator states are CPU byte tensors
         dropout_gen.set_state(state["dropout_generator"].cpu())
         start, elapsed = state["step"], state.get("elapsed_s", 0.0)
+        print(f"resuming from {ckpt_path} at step {start} of {steps}")
+    else:
+        print(f"starting at step 0 of {steps}")
+    run = provenance(device)
     work_metrics = ckpt_dir / "train_metrics.csv"  # undeclared: survives a failed job, like the checkpoint
     _truncate_metrics(work_metrics, start)
 
@@ -103,7 +112,8 @@ def train(
                 raise NonFiniteLossError(
                     f"non-finite training loss {loss.item()} at step {step}; the last good checkpoint "
                     f"({ckpt_path if ckpt_path.exists() else 'none yet'}) is kept. Lower the learning "
-                    "rate or enable train.grad_clip, then rerun the rule."
+                    f"rate or enable train.grad_clip; a changed config cannot resume that checkpoint, so "
+                    f"then delete the checkpoint directory {ckpt_dir} and rerun the rule."
                 )
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -125,7 +135,7 @@ def train(
                     "spec": spec, "spec_hash": h, "step": done,
                     "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                     "data_generator": data_gen.get_state(), "dropout_generator": dropout_gen.get_state(),
-                    "elapsed_s": elapsed + time.perf_counter() - t0,
+                    "elapsed_s": elapsed + time.perf_counter() - t0, "provenance": run,
                 }, ckpt_path)
     bar.close()
     if end == steps:
@@ -134,9 +144,21 @@ def train(
         atomic_save({
             "spec": spec, "spec_hash": h, "step": steps, "model": model.state_dict(),
             "effective_parameters": model.effective_parameters(),
-            "train_seconds": elapsed + time.perf_counter() - t0, "device": str(device),
+            "train_seconds": elapsed + time.perf_counter() - t0, "device": str(device), "provenance": run,
         }, model_path)
+        _remove_checkpoint(ckpt_dir, work_metrics)
     return model
+
+
+def _remove_checkpoint(ckpt_dir: Path, work_metrics: Path) -> None:
+    """After model.pt and the metrics are written, drop the resume state so a rerun starts at step 0."""
+    ckpt = ckpt_dir / "last.pt"
+    for p in (ckpt, sidecar(ckpt), work_metrics):
+        p.unlink(missing_ok=True)
+    try:
+        ckpt_dir.rmdir()
+    except OSError:  # not empty: files that are not ours stay
+        pass
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
