@@ -26,6 +26,7 @@ from mambaicl.analysis.probing import (
 )
 from mambaicl.report.latex import macro_name, parse_macros
 from mambaicl.tasks import PromptBatch, make_task
+from mambaicl.training.checkpoints import atomic_save
 from mambaicl.validation import validate
 
 TINY = {
@@ -168,7 +169,7 @@ def test_probe_model_job_end_to_end(tmp_path):
     task = make_task("linear_regression", n_dims=4)
     spec = {"task": {"name": "linear_regression", "n_dims": 4}, "model": TINY["gpt2"], "seed": 5}
     model = build_model(spec["model"], task.token_dim, seed=5)
-    torch.save({"spec": spec, "spec_hash": spec_hash(spec), "model": model.state_dict()}, tmp_path / "model.pt")
+    atomic_save({"spec": spec, "spec_hash": spec_hash(spec), "model": model.state_dict()}, tmp_path / "model.pt")
     data_spec = {"task": {"name": "linear_regression", "n_dims": 4}, "n_prompts": 6, "n_points": 12, "seed": 0}
     save_prompt_set(generate_prompt_set(data_spec), tmp_path / "p.npz", tmp_path / "p.json")
     settings = {"n_context": 8, "fit_positions": {"start": 4, "end": 7}, "batch_size": 5}

@@ -16,6 +16,7 @@ from ..analysis.verdicts import DEFAULT_RULE
 from ..config import spec_hash, suggest, task_spec
 from ..errors import ConfigError
 from ..tasks import task_from_spec
+from ..training.checkpoints import load_checkpoint
 from .labels import report_k_values, task_title
 from .latex import format_duration, format_number, git_commit, macro_name, macros_tex
 
@@ -79,7 +80,7 @@ def macros_job(config: dict, curves: dict[str, str], models: dict[str, list[str]
             v[macro_name("err", task, row.name, "k", row.k)] = format_number(row.normalized_mean)
     for key, paths in models.items():
         task, model = key.split("/")
-        states = [torch.load(p, map_location="cpu", weights_only=False) for p in paths]
+        states = [load_checkpoint(p) for p in paths]
         v[macro_name("params", task, model)] = f"{states[0]['effective_parameters']:,}"
         v[macro_name("train", "time", task, model)] = format_duration(np.mean([s["train_seconds"] for s in states]))
         devices.update(s["device"] for s in states)
