@@ -3,9 +3,13 @@ key (or file and line) and the fix. Library functions are called directly; Snake
 the workflow) only where the behaviour lives in the Snakefile (command-line overrides, the working directory).
 No test touches the network."""
 
+import copy
+
 import pytest
+from workflow_helpers import copy_workflow, planned_jobs, snakemake
 
 from mambaicl.config import load_yaml
+from mambaicl.config.invocation import apply_overrides, check_start
 from mambaicl.errors import ConfigError
 from mambaicl.validation import validate
 
@@ -49,3 +53,37 @@ def test_yaml_errors_name_file_and_line(tmp_path, text, line, what):
     path.write_text(text)
     msg = _error(load_yaml, path)
     assert msg.startswith(f"{path}, line {line}: ") and what in msg
+    # the Snakefile reads every config file so, before Snakemake's own loader keeps the last duplicate
+    assert _error(check_start, tmp_path, tmp_path, None, [path]) == msg
+
+
+def test_command_line_values_are_typed_as_in_a_config_file(smoke):
+    given = {"require_cuda": "false", "train": {"steps": "5", "grad_clip": "1e-1", "seeds": ["1", "2"]},
+             "run_name": "007"}
+    smoke.update(copy.deepcopy({k: v for k, v in given.items() if k != "train"}))
+    smoke["train"].update(given["train"])  # Snakemake merges --config into the config like this
+    apply_overrides(smoke, given)
+    assert smoke["require_cuda"] is False and smoke["run_name"] == "007"
+    assert smoke["train"]["steps"] == 5 and smoke["train"]["grad_clip"] == 0.1 and smoke["train"]["seeds"] == [1, 2]
+    validate(smoke)
+    msg = _error(apply_overrides, {"train": {}}, {"train": {"steps": "[5"}})
+    assert "--config 'train={key: value}'" in msg
+
+
+def test_paper_config_plans_on_cpu_with_command_line_overrides(tmp_path):
+    work = copy_workflow(tmp_path)
+    out = snakemake(["-n", "--config", "require_cuda=false", "train={steps: 5, log_every: 5}"], cwd=work)
+    assert planned_jobs(out.stdout + out.stderr).get("train", 0) > 100
+
+
+def test_started_outside_the_repository_root(tmp_path):
+    work = copy_workflow(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = snakemake(["-n", "-s", str(work / "Snakefile")], cwd=elsewhere, check=False)
+    assert out.returncode != 0
+    lines = [ln for ln in (out.stdout + out.stderr).splitlines() if ln.startswith("error:")]
+    assert lines == [f"error: run Snakemake from the repository root (cd {work.resolve()}): it was started in "
+                     f"{elsewhere.resolve()}, where the workflow's files are not found"]
+    out = snakemake(["-n", "-s", str(work / "Snakefile"), "-d", str(elsewhere)], cwd=work, check=False)
+    assert out.returncode != 0 and f"give --directory {work.resolve()}" in out.stdout + out.stderr

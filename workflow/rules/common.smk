@@ -8,6 +8,7 @@ from snakemake.utils import validate as snakemake_validate
 
 from mambaicl.config import eval_data_spec, iter_runs, model_label, seeds_of, task_spec, train_spec
 from mambaicl.config.containers import check_image_present, execution_summary
+from mambaicl.config.invocation import apply_overrides
 from mambaicl.errors import ConfigError, DeviceError
 from mambaicl.evaluation.settings import setting_baselines, setting_data_spec, settings_of, task_baselines
 from mambaicl.report.labels import options_text, task_title
@@ -18,6 +19,8 @@ from mambaicl.validation import validate as validate_config
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 
 try:
+    # --config values typed as in a config file (require_cuda=false, 'train={steps: 5}'), then the checks
+    apply_overrides(config, workflow.config_settings.config, SCHEMA)
     validate_config(config, SCHEMA)
 except ConfigError as err:
     sys.exit(str(err))  # one line naming the key, before any job
