@@ -10,8 +10,9 @@ from workflow_helpers import copy_workflow, planned_jobs, snakemake
 
 from mambaicl.config import load_yaml
 from mambaicl.config.invocation import apply_overrides, check_start
-from mambaicl.errors import ConfigError
-from mambaicl.validation import validate
+from mambaicl.errors import ConfigError, DeviceError
+from mambaicl.nlp.models import ModelUnavailableError, load_model
+from mambaicl.validation import check_host, validate
 
 
 @pytest.fixture
@@ -41,6 +42,42 @@ def test_number_read_as_text_names_the_spelling_yaml_reads(smoke, tmp_path):
     smoke["models"]["transformer"].update(load_yaml(path))
     msg = _error(validate, smoke)
     assert "'models.transformer.learning_rate' = '1e-3' is text" in msg and "write 1.0e-3" in msg
+
+
+def test_device_cuda_without_cuda_stops_before_any_job_but_plans(smoke, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    smoke["device"] = "cuda"
+    validate(copy.deepcopy(smoke))  # the config is fine: a dry run plans it on any host
+    msg = _error(check_host, smoke, exc=DeviceError)  # the workflow's onstart, before the first job
+    assert "device: cuda" in msg and "device: cpu" in msg
+
+
+def test_local_dir_that_does_not_exist_is_refused(smoke, tmp_path):
+    smoke["nlp"]["models"].append("llama_7b")
+    smoke["nlp"]["local_dirs"] = {"llama_7b": str(tmp_path / "no_such_llama")}
+    validate(smoke)
+    msg = _error(check_host, smoke)
+    assert f"nlp.local_dirs.llama_7b = {tmp_path / 'no_such_llama'} is not a directory" in msg
+    check_host(smoke, nlp_models={"smollm2_135m"})  # a run that evaluates no LLaMA is not stopped
+    (tmp_path / "no_such_llama").mkdir()
+    check_host(smoke)
+
+
+def test_offline_hub_model_missing_from_the_cache(smoke, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty hub cache
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    smoke["nlp"]["models"].append("mamba_130m")
+    check_host(smoke)  # online, only the job can tell (and asking the hub here would be a request)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    msg = _error(check_host, smoke)
+    assert "'mamba_130m'" in msg and "`hf download state-spaces/mamba-130m-hf`" in msg
+    assert "nlp.local_dirs.mamba_130m" in msg and "huggingface-cli" not in msg
+    # at job time, a missing local folder is not advised as a hub download
+    with pytest.raises(ModelUnavailableError) as info:
+        load_model("llama_7b", "/nonexistent/llama")
+    assert "nlp.local_dirs.llama_7b" in str(info.value) and "download /nonexistent" not in str(info.value)
 
 
 @pytest.mark.parametrize("text, line, what", [

@@ -14,6 +14,7 @@ from mambaicl.evaluation.settings import setting_baselines, setting_data_spec, s
 from mambaicl.report.labels import options_text, task_title
 from mambaicl.runtime import check_cuda_guard
 from mambaicl.tasks import task_from_spec
+from mambaicl.validation import check_host
 from mambaicl.validation import validate as validate_config
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
@@ -74,10 +75,19 @@ wildcard_constraints:
     baseline="|".join(re.escape(b) for b in ALL_BASELINES) or "none",
 
 
+# What the config asks of this machine, before any job (not in dry runs, which plan anywhere): the paper
+# config's CUDA guard, device: cuda, and the NLP models about to be evaluated (local folders; offline, the
+# hub cache).
 onstart:
     try:
         check_cuda_guard(config)
-    except DeviceError as err:
+        try:
+            planned = {j.wildcards.nlp_model for j in workflow.dag.needrun_jobs()
+                       if j.rule.name in ("nlp_evaluate", "nlp_sweep")}
+        except AttributeError:  # Snakemake's DAG API changed: check every configured model
+            planned = None
+        check_host(config, planned)
+    except (DeviceError, ConfigError) as err:
         sys.exit(f"error: {err}")
 
 
