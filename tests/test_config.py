@@ -9,6 +9,7 @@ import pytest
 from mambaicl.config import iter_runs, load_yaml, spec_hash, train_spec
 from mambaicl.validation import validate
 from mambaicl.errors import ConfigError
+from workflow_helpers import copy_workflow
 
 
 @pytest.fixture(params=["paper", "smoke"])
@@ -106,9 +107,11 @@ def test_snakemake_reports_config_typo_in_one_line(repo, tmp_path):
     import yaml
 
     path.write_text(yaml.safe_dump(bad))
+    (tmp_path / "wd").mkdir()
+    work = copy_workflow(tmp_path / "wd")  # the workflow runs from its root; a copy keeps the checkout clean
     out = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(path), "-d", str(tmp_path / "wd")],
-        cwd=repo, capture_output=True, text=True,
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(path)],
+        cwd=work, capture_output=True, text=True,
     )
     assert out.returncode != 0
     lines = [ln for ln in (out.stdout + out.stderr).splitlines() if "config error" in ln]

@@ -3,6 +3,10 @@ pipeline order. Each stage owns the check of its own config section; this module
 the dependency points one way (stages never import this module, and ``mambaicl.config`` imports no stage).
 
 Every failure is a ``ConfigError`` with one line naming the key and the fix.
+
+``check_host`` is the other half: what the config asks of this machine (a CUDA GPU, local model folders,
+cached hub models when offline). The workflow runs it in ``onstart``, before any job, so that a dry run
+still plans the paper config on a laptop.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ from .analysis import probe_config, scaling, verdicts
 from .config import DEFAULT_SCHEMA, validate_schema
 from .config.checks import check_core
 from .config.containers import check_container_config
+from .errors import DeviceError
 from .evaluation import settings
-from .nlp.checks import check_nlp_config
+from .nlp.checks import check_nlp_config, check_nlp_host
 from .report import macros
 from .training import loop
 
@@ -40,3 +45,15 @@ def validate(config: dict, schema_path: str | Path = DEFAULT_SCHEMA) -> dict:
     for check in STAGE_CHECKS:
         check(config)
     return config
+
+
+def check_host(config: dict, nlp_models=None) -> None:
+    """What ``config`` needs of this machine, before any job: ``device: cuda`` needs a CUDA GPU; the NLP
+    models about to be evaluated (``nlp_models``; None: all configured) must be loadable (see
+    ``check_nlp_host``). Raises ``DeviceError`` or ``ConfigError``, one line with the fix."""
+    import torch
+
+    if config.get("device") == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("config asks for device: cuda, but PyTorch sees no CUDA GPU on this machine: use "
+                          "device: auto or device: cpu (e.g. --config device=cpu), or run on a GPU host")
+    check_nlp_host(config, nlp_models)

@@ -8,16 +8,20 @@ from snakemake.utils import validate as snakemake_validate
 
 from mambaicl.config import eval_data_spec, iter_runs, model_label, seeds_of, task_spec, train_spec
 from mambaicl.config.containers import check_image_present, execution_summary
+from mambaicl.config.invocation import apply_overrides
 from mambaicl.errors import ConfigError, DeviceError
 from mambaicl.evaluation.settings import setting_baselines, setting_data_spec, settings_of, task_baselines
 from mambaicl.report.labels import options_text, task_title
 from mambaicl.runtime import check_cuda_guard
 from mambaicl.tasks import task_from_spec
+from mambaicl.validation import check_host
 from mambaicl.validation import validate as validate_config
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 
 try:
+    # --config values typed as in a config file (require_cuda=false, 'train={steps: 5}'), then the checks
+    apply_overrides(config, workflow.config_settings.config, SCHEMA)
     validate_config(config, SCHEMA)
 except ConfigError as err:
     sys.exit(str(err))  # one line naming the key, before any job
@@ -71,10 +75,19 @@ wildcard_constraints:
     baseline="|".join(re.escape(b) for b in ALL_BASELINES) or "none",
 
 
+# What the config asks of this machine, before any job (not in dry runs, which plan anywhere): the paper
+# config's CUDA guard, device: cuda, and the NLP models about to be evaluated (local folders; offline, the
+# hub cache).
 onstart:
     try:
         check_cuda_guard(config)
-    except DeviceError as err:
+        try:
+            planned = {j.wildcards.nlp_model for j in workflow.dag.needrun_jobs()
+                       if j.rule.name in ("nlp_evaluate", "nlp_sweep")}
+        except AttributeError:  # Snakemake's DAG API changed: check every configured model
+            planned = None
+        check_host(config, planned)
+    except (DeviceError, ConfigError) as err:
         sys.exit(f"error: {err}")
 
 

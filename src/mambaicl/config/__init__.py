@@ -1,5 +1,6 @@
 """The workflow config: loading and schema (``schema``), the core sections' cross-field checks
-(``checks``), run enumeration and per-job specs (``runs``), and the container settings (``containers``).
+(``checks``), run enumeration and per-job specs (``runs``), the container settings (``containers``), and
+how the workflow was started: working directory, config files, ``--config`` values (``invocation``).
 
 This package imports no pipeline stage: each stage checks its own config sections, and
 ``mambaicl.validation`` runs every check in order.

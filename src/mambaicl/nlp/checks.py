@@ -1,9 +1,9 @@
-"""The ``nlp`` config section's cross-field check."""
+"""The ``nlp`` config section's cross-field check, and what it asks of this machine (``check_nlp_host``)."""
 
 from __future__ import annotations
 
 from ..errors import ConfigError
-from .models import MODELS
+from .models import MODELS, unavailable_reason
 
 
 def check_nlp_config(config: dict) -> None:
@@ -26,3 +26,18 @@ def check_nlp_config(config: dict) -> None:
         if MODELS[m].source == "local" and m not in nlp.get("local_dirs", {}):
             raise ConfigError(f"config error: nlp model '{m}' has no hub checkpoint: set nlp.local_dirs.{m} to its "
                               "HF-format directory, or remove it from nlp.models")
+
+
+def check_nlp_host(config: dict, models=None) -> None:
+    """Every NLP model about to be evaluated (``models``; None: all of ``nlp.models``) can be loaded here:
+    its ``nlp.local_dirs`` entry is a directory, and with the hub offline (HF_HUB_OFFLINE) a hub model is in
+    the local hub cache. Run by the workflow's onstart (mambaicl.validation.check_host), not by ``validate``:
+    the paper config's LLaMA folders exist only on the machine that runs it, and a dry run plans anywhere."""
+    nlp = config.get("nlp")
+    if not nlp or not nlp.get("enabled", True):
+        return
+    for m in nlp["models"]:
+        if models is None or m in models:
+            reason = unavailable_reason(m, nlp.get("local_dirs"))
+            if reason:
+                raise ConfigError(reason)

