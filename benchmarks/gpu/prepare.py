@@ -55,10 +55,14 @@ def read_pins(environment_yml: str) -> dict[str, str]:
 def read_host_packages(text: str) -> set[str]:
     """Distribution names from a host list: whitespace-separated names or `pip list --format=freeze` lines."""
     names = set()
-    for token in re.sub(r"#.*", "", text).split():
-        if token.startswith("-"):
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):  # comments, `-e ...` editable installs
             continue
-        names.add(canonical(re.split(r"[=<>@;\[]", token, maxsplit=1)[0]))
+        if re.search(r"==| @ ", line):  # one requirement per line: `name==1.0`, `name @ file:///...`
+            names.add(canonical(re.split(r"[=<>@;\[ ]", line, maxsplit=1)[0]))
+        else:
+            names.update(canonical(token) for token in line.split())
     names.discard("")
     return names
 
