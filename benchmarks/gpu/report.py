@@ -70,6 +70,11 @@ def env_row(prepared: str | None, work: str | None) -> dict:
                               "--format=csv,noheader"])
     row["nvcc"] = _run(["nvcc", "--version"]).splitlines()[-1:] or None
     row["nvcc_path"] = shutil.which("nvcc")
+    row["cxx"] = _run(["g++", "--version"]).splitlines()[:1]
+    import sysconfig
+
+    # building the kernels needs the C++ compiler and Python's headers (a -dev package on Debian and Ubuntu)
+    row["python_h"] = (Path(sysconfig.get_paths()["include"]) / "Python.h").exists()
     row["git_commit"] = _run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
     row["versions"] = {}
     for name in PACKAGES:
@@ -222,7 +227,7 @@ def summary_text(rows: list[dict]) -> str:
                      f"- GPU: {r.get('gpu')} (capability {r.get('capability')}, {r.get('gpu_mem_gib')} GiB, "
                      f"{r.get('sms')} SMs); nvidia-smi: {r.get('nvidia_smi')}",
                      f"- Python {r.get('python')}, torch {v.get('torch')} (CUDA {r.get('torch_cuda')}), triton "
-                     f"{v.get('triton')}, nvcc {r.get('nvcc')}",
+                     f"{v.get('triton')}, nvcc {r.get('nvcc')}, g++ {r.get('cxx')}, Python.h {r.get('python_h')}",
                      f"- CPUs {r.get('cpus')} ({r.get('cpus_usable')} usable), memory {r.get('mem_gib')} GiB, "
                      f"free disk {r.get('work_disk_free_gib')} GiB; commit {r.get('git_commit')}",
                      f"- snakemake {v.get('snakemake')}, jsonschema {v.get('jsonschema')}, pytest {v.get('pytest')}, "
