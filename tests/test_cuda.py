@@ -47,7 +47,7 @@ needs_kernels = pytest.mark.skipif(not kernels_available(), reason="needs CUDA a
 def _train(*args, **kwargs):
     """The library's trainer: this file's one import from mambaicl outside mambaicl.models and mambaicl.tasks
     (imported here, when called, so that the rest of the file does not depend on where it lives)."""
-    from mambaicl.train import train
+    from mambaicl.training.loop import train
 
     return train(*args, **kwargs)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mambaicl.config import load_yaml, train_spec, validate  # the one library import outside models/tasks
+from mambaicl.config import load_yaml, train_spec  # with validation below, the library imports outside models/tasks
+from mambaicl.validation import validate
 
 REPO = Path(__file__).resolve().parents[2]
 PAPER = REPO / "workflow" / "config" / "paper.yaml"
