@@ -1,6 +1,8 @@
 # Report stage (mambaicl.report): one rule per figure and per table, the macros files (every number in
-# the paper text comes from here) and the generated results section. Each block registers the files the
-# paper reads in PAPER_INPUTS; the paper rule (paper.smk, included last) depends on all of them.
+# the paper text comes from here) and the generated results section, all in the run's own GENERATED
+# folder. Each block registers the files the paper reads in PAPER_INPUTS; the paper rule (paper.smk,
+# included last) depends on all of them.
+from mambaicl.report.macros import probing_macros
 
 
 rule figure_error_curves:
@@ -300,6 +302,7 @@ rule macros_probing:
             "data": {t: f"{data_task_of(config, t)} ({options_text(probe_data_spec(config, t)['task'])})"
                      for t in PROBE_TASKS},
         },
+        expected=probing_macros(config),  # the names and switches the job must write
     log:
         f"{LOGS}/tables/macros_probing.log",
     script:
