@@ -44,3 +44,27 @@ def copy_workflow(work: Path) -> Path:
         else:
             shutil.copy(src, work / item)
     return work
+
+
+def tiny_config(run_name: str, task: str = "linear_regression", models: tuple[str, ...] = ("transformer",),
+                steps: int = 20) -> dict:
+    """smoke.yaml cut down to one task and its models, a few steps, one seed, no probing, verdicts or NLP:
+    the smallest config that still builds every part of a PDF."""
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    cfg = yaml.safe_load((repo / SMOKE).read_text())
+    cfg["run_name"] = run_name
+    cfg["tasks"] = {task: cfg["tasks"][task]}
+    cfg["tasks"][task].pop("ood_suite", None)
+    cfg["tasks"][task].pop("eval_settings", None)
+    cfg["models"] = {m: cfg["models"][m] for m in models}
+    cfg["experiments"] = [{"task": task, "models": list(models)}]
+    cfg["train"].update(steps=steps, seeds=[1], checkpoint_every=steps, log_every=max(steps // 2, 1))
+    cfg["evaluation"].update(n_prompts=32, batch_size=32, bootstrap={"n_resamples": 20, "ci": 0.9, "seed": 0})
+    cfg["scaling"].update(backbones=["gpt2"], lengths=[32, 64])
+    last_k = cfg["tasks"][task]["eval_points"] - 1
+    cfg["report"] = {"k_values": [k for k in (2, 5) if k <= last_k] or [last_k], "window": 2, "reference_models": {}}
+    for key in ("probing", "nlp"):
+        cfg.pop(key, None)
+    return cfg
