@@ -1,4 +1,4 @@
-"""The paper-DAG contract: everything the paper reads from paper/generated/ is made by a rule,
+"""The paper-DAG contract: everything the paper reads from a run's generated/ folder is made by a rule,
 every generated artifact is used by the paper, and every macro the text uses is defined by a generated file
 -- for the smoke run's outputs (slow), and for every shipped config from the config alone (fast)."""
 
@@ -12,7 +12,7 @@ from mambaicl.config import load_yaml
 from mambaicl.report.macros import paper_macros
 from mambaicl.validation import validate
 
-from workflow_helpers import SMOKE, planned_jobs, snakemake, tiny_config
+from workflow_helpers import SMOKE, planned_jobs, report_dir, snakemake, tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "workflow" / "config").glob("*.yaml"))
@@ -130,16 +130,16 @@ def test_the_macro_check_catches_a_macro_only_some_configs_define(tmp_path):
 
 @pytest.mark.slow
 def test_paper_reads_only_rule_outputs_and_uses_every_generated_file(smoke_run):
-    paper = smoke_run / "paper"
-    files, text = paper_closure(paper, paper)
-    generated = {f for f in files if "generated" in f.relative_to(paper).parts}
-    static = files - generated
-    for f in static:  # static sources are committed files, never outputs
-        assert "generated" not in str(f.relative_to(paper)) and f.exists(), f
+    static, report = smoke_run / "paper", report_dir(smoke_run, "smoke")
+    files, text = paper_closure(static, report)
+    generated = {f for f in files if f.is_relative_to(report / "generated")}
+    for f in files - generated:  # static sources are committed files, never outputs
+        assert f.is_relative_to(static) and "generated" not in f.relative_to(static).parts and f.exists(), f
     missing = [str(f) for f in generated if not f.exists()]
     assert not missing, f"the paper reads files no rule made: {missing}"
-    on_disk = {p for p in (paper / "generated").rglob("*") if p.is_file()}
-    unused = sorted(str(p.relative_to(paper)) for p in on_disk - generated)
+    assert not (static / "generated").exists() and not (static / "main.pdf").exists(), "the run wrote into paper/"
+    on_disk = {p for p in (report / "generated").rglob("*") if p.is_file()}
+    unused = sorted(str(p.relative_to(report)) for p in on_disk - generated)
     assert not unused, f"generated files the paper never reads: {unused}"
     # each generated file is a declared output: deleting it makes exactly its own rules rerun
     plan = planned_jobs(snakemake(["-n", "--configfile", SMOKE], cwd=smoke_run).stdout)
@@ -148,11 +148,11 @@ def test_paper_reads_only_rule_outputs_and_uses_every_generated_file(smoke_run):
 
 @pytest.mark.slow
 def test_every_macro_in_the_text_is_generated(smoke_run):
-    paper = smoke_run / "paper"
-    files, text = paper_closure(paper, paper)
+    report = report_dir(smoke_run, "smoke")
+    files, text = paper_closure(smoke_run / "paper", report)
     defined = set()
     for f in files:
-        if "generated" in f.parts and f.suffix == ".tex":
+        if f.is_relative_to(report / "generated") and f.suffix == ".tex":
             body = f.read_text()
             defined |= set(MACRO_DEF.findall(body))
             defined |= {f"if{n}" for n in NEWIF.findall(body)} | {f"{n}true" for n in NEWIF.findall(body)}
@@ -161,7 +161,7 @@ def test_every_macro_in_the_text_is_generated(smoke_run):
     # the macros files hold exactly the names report.macros.paper_macros lists for the config
     listed = paper_macros(validate(load_yaml(smoke_run / SMOKE)))
     for name, entry in listed.items():
-        assert set(MACRO_DEF.findall((paper / "generated" / name).read_text())) == set(entry["names"]), name
+        assert set(MACRO_DEF.findall((report / "generated" / name).read_text())) == set(entry["names"]), name
     # typed numbers are not allowed in the results prose: digits only inside macros or math settings
     results = (Path(__file__).resolve().parents[1] / "paper/sections/results.tex").read_text()
     prose = re.sub(r"\$[^$]*\$|\\[A-Za-z]+(\{[^}]*\})?|~\\ref\{[^}]*\}", "", results)

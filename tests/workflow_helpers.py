@@ -9,6 +9,11 @@ from pathlib import Path
 SMOKE = "workflow/config/smoke.yaml"
 
 
+def report_dir(work: Path, run_name: str) -> Path:
+    """A run's report tree: its generated/ figures, tables and macros and its main.pdf (workflow/rules/common.smk)."""
+    return Path(work) / "results" / run_name / "paper"
+
+
 def snakemake(args, cwd, check=True):
     out = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, capture_output=True, text=True)
     if check and out.returncode != 0:
@@ -33,7 +38,8 @@ def planned_jobs(output: str) -> dict[str, int]:
 
 
 def copy_workflow(work: Path) -> Path:
-    """The workflow's sources (not its outputs) in a fresh directory, as a clean clone has them."""
+    """The workflow's sources (not its outputs) in a fresh directory, as a clean clone has them (leftovers of
+    the older layout, which compiled into paper/, are not copied)."""
     repo = Path(__file__).resolve().parents[1]
     for item in ("Snakefile", "workflow", "paper", "profiles"):
         src = repo / item
