@@ -120,7 +120,8 @@ def test_the_macro_check_catches_a_macro_only_some_configs_define(tmp_path):
     cpu = validate(load_yaml(REPO / "workflow/config/cpu.yaml"))
     smoke = validate(load_yaml(REPO / "workflow/config/smoke.yaml"))
     assert static_macro_problems(static, paper_macros(cpu)) == [
-        "\\ParamsLinearRegressionTransformer in provenance.tex", "\\TrainTimeLinearRegressionTransformer in provenance.tex"]
+        "\\ParamsLinearRegressionTransformer in provenance.tex",
+        "\\TrainTimeLinearRegressionTransformer in provenance.tex"]
     assert static_macro_problems(static, paper_macros(smoke)) == []
     # a guarded macro counts only where its switch is set: without verdicts, the verdict paragraph is skipped
     assert "\\VerdictFailsAt in results.tex" not in static_macro_problems(static, paper_macros(cpu))

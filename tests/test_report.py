@@ -87,7 +87,8 @@ def _fake_curves(config, task, path):
             for kind, names in (("model", models_of(config, task)), ("baseline", task_baselines(config, task)))
             for name in names for k in range(last + 1)]
     first = models_of(config, task)[0]
-    pd.DataFrame([r for r in rows if not (r["name"] == first and r["k"] == last and last > 0)]).to_csv(path, index=False)
+    short = [r for r in rows if not (r["name"] == first and r["k"] == last and last > 0)]
+    pd.DataFrame(short).to_csv(path, index=False)
     return str(path)
 
 
