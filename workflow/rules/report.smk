@@ -65,32 +65,6 @@ rule table_param_counts:
         "../scripts/table_param_counts.py"
 
 
-rule results_section:
-    input:
-        figures=expand(f"{GENERATED}/figures/error_curves_{{task}}.pdf", task=TASKS),
-        tables=expand(f"{GENERATED}/tables/errors_{{task}}.tex", task=TASKS),
-        metas=expand(f"{RESULTS}/data/{{task}}/eval_prompts.json", task=TASKS),
-        settings_figures=expand(f"{GENERATED}/figures/eval_settings_{{task}}.pdf", task=PANEL_TASKS),
-        settings_tables=expand(f"{GENERATED}/tables/eval_settings_{{task}}.tex", task=PANEL_TASKS),
-        retrieval_tables=expand(f"{GENERATED}/tables/retrieval_{{task}}.tex", task=RETRIEVAL_TASKS),
-        skewed=[f"{GENERATED}/figures/skewed_covariance.pdf"] if "skewed_covariance" in PAPER_INPUTS else [],
-        verdicts=[f"{GENERATED}/tables/verdicts.tex"] if "verdicts" in PAPER_INPUTS else [],
-    output:
-        f"{GENERATED}/sections/tasks.tex",
-    params:
-        tasks=TASKS,
-        settings=SETTINGS_BY_TASK,
-        retrieval_tasks=RETRIEVAL_TASKS,
-        skewed_covariance="skewed_covariance" in PAPER_INPUTS,
-        verdicts="verdicts" in PAPER_INPUTS,
-        titles={t: task_title(task_spec(config, t), t) for t in TASKS},
-        options={t: options_text(eval_data_spec(config, t)["task"]) for t in TASKS},
-    log:
-        f"{LOGS}/tables/results_section.log",
-    script:
-        "../scripts/results_section.py"
-
-
 PAPER_INPUTS["macros"] = f"{GENERATED}/macros.tex"
 PAPER_INPUTS["error_tables"] = expand(f"{GENERATED}/tables/errors_{{task}}.tex", task=TASKS)
 PAPER_INPUTS["tasks_section"] = f"{GENERATED}/sections/tasks.tex"
@@ -195,6 +169,34 @@ if VERDICTS:
             "../scripts/table_verdicts.py"
 
     PAPER_INPUTS["verdicts"] = f"{GENERATED}/tables/verdicts.tex"
+
+
+# After the optional figure and table blocks above: the section includes them when they are registered
+# (defined earlier, it saw neither and the paper silently lost the skewed-covariance figure and verdicts).
+rule results_section:
+    input:
+        figures=expand(f"{GENERATED}/figures/error_curves_{{task}}.pdf", task=TASKS),
+        tables=expand(f"{GENERATED}/tables/errors_{{task}}.tex", task=TASKS),
+        metas=expand(f"{RESULTS}/data/{{task}}/eval_prompts.json", task=TASKS),
+        settings_figures=expand(f"{GENERATED}/figures/eval_settings_{{task}}.pdf", task=PANEL_TASKS),
+        settings_tables=expand(f"{GENERATED}/tables/eval_settings_{{task}}.tex", task=PANEL_TASKS),
+        retrieval_tables=expand(f"{GENERATED}/tables/retrieval_{{task}}.tex", task=RETRIEVAL_TASKS),
+        skewed=[f"{GENERATED}/figures/skewed_covariance.pdf"] if "skewed_covariance" in PAPER_INPUTS else [],
+        verdicts=[f"{GENERATED}/tables/verdicts.tex"] if "verdicts" in PAPER_INPUTS else [],
+    output:
+        f"{GENERATED}/sections/tasks.tex",
+    params:
+        tasks=TASKS,
+        settings=SETTINGS_BY_TASK,
+        retrieval_tasks=RETRIEVAL_TASKS,
+        skewed_covariance="skewed_covariance" in PAPER_INPUTS,
+        verdicts="verdicts" in PAPER_INPUTS,
+        titles={t: task_title(task_spec(config, t), t) for t in TASKS},
+        options={t: options_text(eval_data_spec(config, t)["task"]) for t in TASKS},
+    log:
+        f"{LOGS}/tables/results_section.log",
+    script:
+        "../scripts/results_section.py"
 
 
 rule reference_comparison:
