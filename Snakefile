@@ -2,8 +2,9 @@
 #
 #   snakemake --cores all                                            # paper protocol (needs a CUDA GPU)
 #   snakemake --cores all --configfile workflow/config/smoke.yaml    # tiny end-to-end run, any CPU
-#   snakemake --cores all paper/generated/figures/error_curves_linear_regression.pdf \
+#   snakemake --cores all results/smoke/paper/generated/figures/error_curves_linear_regression.pdf \
 #       --configfile workflow/config/smoke.yaml                      # one figure (target before --configfile)
+# Each run's report is results/<run_name>/paper/main.pdf (its generated files beside it, under generated/).
 import os
 import sys
 
@@ -45,4 +46,4 @@ include: "workflow/rules/paper.smk"
 rule all:
     default_target: True
     input:
-        "paper/main.pdf",
+        PAPER_PDF,  # results/<run_name>/paper/main.pdf

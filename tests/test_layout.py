@@ -159,7 +159,7 @@ def rule_scripts() -> dict[str, str]:
 
 def test_readme_artifact_table_names_the_function_each_rule_runs():
     readme = (REPO / "README.md").read_text()
-    rows = re.findall(r"^\| [^|]+ \| `paper/generated/[^`]+` \| ([^|]+) \| `([\w.]+)` \|$", readme, re.M)
+    rows = re.findall(r"^\| [^|]+ \| `results/<run_name>/paper/generated/[^`]+` \| ([^|]+) \| `([\w.]+)` \|$", readme, re.M)
     assert len(rows) >= 20, "the README's artifact table lost its rows"
     scripts = rule_scripts()
     for rules, function in rows:

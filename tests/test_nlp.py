@@ -227,5 +227,5 @@ def test_smoke_run_nlp_outputs(smoke_run):
         if model == "smollm2_135m":
             assert len(run) == len(TASK_NAMES)
     for f in ["figures/nlp_box.pdf", "figures/nlp_shots.pdf", "tables/nlp_accuracy.tex", "macros_nlp.tex"]:
-        assert (smoke_run / "paper/generated" / f).stat().st_size > 0
-    assert "substitute" in (smoke_run / "paper/generated/tables/nlp_accuracy.tex").read_text()
+        assert (smoke_run / "results/smoke/paper/generated" / f).stat().st_size > 0
+    assert "substitute" in (smoke_run / "results/smoke/paper/generated/tables/nlp_accuracy.tex").read_text()

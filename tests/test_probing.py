@@ -272,9 +272,9 @@ def test_smoke_probing_outputs(smoke_run):
     gd = pd.read_csv(res / "gd_reference.csv")
     assert set(gd.method) == {"gd", "gdpp"} and len(gd) == 2 * 8
     assert gd[gd.method == "gd"].mse.iloc[-1] < gd[gd.method == "gd"].mse.iloc[0]  # GD learns
-    macros = parse_macros((smoke_run / "paper/generated/macros_probing.tex").read_text())
+    macros = parse_macros((smoke_run / "results/smoke/paper/generated/macros_probing.tex").read_text())
     last = summary[(summary.task == "linear_regression") & (summary.model == "mamba")].iloc[-1]
     assert macros[macro_name("Probe", "linear_regression", "mamba", "last")] == f"{last.probe_mse / 5:.3f}"
     assert macros["ProbeContext"] == "10" and macros["ProbeQueries"] == "4"
     for fig in ("probe_mse_by_depth", "probe_scale_shift_by_depth"):
-        assert (smoke_run / f"paper/generated/figures/{fig}.pdf").read_bytes().startswith(b"%PDF")
+        assert (smoke_run / f"results/smoke/paper/generated/figures/{fig}.pdf").read_bytes().startswith(b"%PDF")

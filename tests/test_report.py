@@ -75,3 +75,74 @@ def test_training_table_states_each_groups_recipe(repo, tmp_path):
     s4 = next(r for r in rows if r.startswith(r"linear\_regression & S4 &"))
     assert "cosine & 0.001 & -- & 500,001" in s4  # Grazzi: S4 at 1e-3, cosine, no clipping
     assert any(r.startswith(r"many\_outlier\_regression") and "1,000,001" in r for r in rows)
+
+
+def _fake_curves(config, task, path):
+    """A curves.csv with every model and baseline of the task; the first model stops one position short."""
+    from mambaicl.evaluation.settings import task_baselines
+    from mambaicl.report.macros import models_of
+
+    last = config["tasks"][task]["eval_points"] - 1
+    rows = [dict(kind=kind, name=name, label=name, k=k, normalized_mean=1 / (k + 1))
+            for kind, names in (("model", models_of(config, task)), ("baseline", task_baselines(config, task)))
+            for name in names for k in range(last + 1)]
+    first = models_of(config, task)[0]
+    short = [r for r in rows if not (r["name"] == first and r["k"] == last and last > 0)]
+    pd.DataFrame(short).to_csv(path, index=False)
+    return str(path)
+
+
+@pytest.mark.parametrize("name", ["smoke", "cpu", "paper"])
+def test_macros_job_writes_exactly_the_names_listed_for_the_config(repo, tmp_path, name):
+    """report.macros.paper_macros (from the config alone) and macros_job (from a run) cannot drift apart."""
+    import torch
+
+    from mambaicl.config import load_yaml
+    from mambaicl.report.macros import macros_job, models_of, paper_macros, trained_tasks
+    from mambaicl.validation import validate
+
+    config = validate(load_yaml(repo / f"workflow/config/{name}.yaml"))
+    ckpt = tmp_path / "model.pt"
+    torch.save({"effective_parameters": 1234, "train_seconds": 90.0, "device": "cpu"}, ckpt)
+    curves = {t: _fake_curves(config, t, tmp_path / f"{t}.csv") for t in trained_tasks(config)}
+    models = {f"{t}/{m}": [str(ckpt)] for t in trained_tasks(config) for m in models_of(config, t)}
+    out = tmp_path / "macros.tex"
+    macros_job(config, curves, models, out)
+    text = out.read_text()
+    listed = paper_macros(config)["macros.tex"]
+    assert set(parse_macros(text)) == set(listed["names"])
+    for switch, on in listed["switches"].items():
+        assert f"\\newif\\if{switch}\n" in text and (f"\\{switch}true\n" in text) == on
+    macros = parse_macros(text)
+    assert macros["ProvenanceParams"] == "1,234" and macros["ProvenanceTrainTime"] == "1.5 min"
+    first_task, first_model = trained_tasks(config)[0], models_of(config, trained_tasks(config)[0])[0]
+    last = config["tasks"][first_task]["eval_points"] - 1
+    key = macro_name("err", first_task, first_model, "k", last)
+    if key in macros:  # a configured k at the last position: the short curve reads as a dash
+        assert macros[key] == "--"
+
+
+def test_macros_probing_job_writes_exactly_the_names_listed_for_the_config(repo, tmp_path):
+    from mambaicl.analysis.probe_config import gd_reference_tasks, probe_models, probe_tasks, probing_settings
+    from mambaicl.config import load_yaml
+    from mambaicl.report.macros import macros_probing_job, probing_macros
+    from mambaicl.validation import validate
+
+    config = validate(load_yaml(repo / "workflow/config/smoke.yaml"))
+    tasks = probe_tasks(config)
+    summary = pd.DataFrame([dict(task=t, model=m, n_dims=5, probe_mse=1.0, raw_mse=2.0, scale=1.0, shift=0.0)
+                            for t in tasks for m in probe_models(config, t) for _ in range(2)])
+    gd = pd.DataFrame([dict(task=t, method=meth, n_dims=5, mse=1.0, gamma=0.01)
+                       for t in gd_reference_tasks(config) for meth in ("gd", "gdpp") for _ in range(2)])
+    summary.to_csv(tmp_path / "summary.csv", index=False)
+    gd.to_csv(tmp_path / "gd.csv", index=False)
+    info = {"titles": {t: t for t in tasks}, "labels": {m: m for m in config["models"]},
+            "models": {t: probe_models(config, t) for t in tasks}, "skipped": {t: [] for t in tasks},
+            "data": {t: t for t in tasks}}
+    settings = {k: v for k, v in probing_settings(config).items() if k != "tasks"}
+    expected = probing_macros(config)
+    out = tmp_path / "macros_probing.tex"
+    macros_probing_job(settings, info, str(tmp_path / "summary.csv"), str(tmp_path / "gd.csv"), out, expected)
+    assert set(parse_macros(out.read_text())) == set(expected["names"])
+    with pytest.raises(AssertionError, match="differ from report.macros.paper_macros"):
+        macros_probing_job(settings, info, str(tmp_path / "summary.csv"), None, out, expected)  # GD macros missing

@@ -178,8 +178,8 @@ def test_smoke_settings_outputs(smoke_run):
     assert set(verdicts.verdict) <= {"on_par", "gap", "fails"}
     lr = verdicts[verdicts.task == "linear_regression"].set_index("model")
     assert set(lr.index) == {"transformer", "mamba", "mambaformer"} and (lr.published == "on_par").all()
-    section = (smoke_run / "paper/generated/sections/tasks.tex").read_text()
+    section = (smoke_run / "results/smoke/paper/generated/sections/tasks.tex").read_text()
     for name in ["figures/eval_settings_linear_regression.pdf", "figures/skewed_covariance.pdf",
                  "tables/retrieval_mqar.tex", "tables/verdicts.tex", "tables/eval_settings_ortho_outlier_regression.tex"]:
         assert f"generated/{name}" in section
-        assert (smoke_run / "paper/generated" / name).stat().st_size > 0
+        assert (smoke_run / "results/smoke/paper/generated" / name).stat().st_size > 0

@@ -1,22 +1,28 @@
 """The Snakemake DAG end to end at smoke size, and the paper config's plan and CUDA guard."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from mambaicl.config import iter_runs, load_yaml
 from mambaicl.evaluation.settings import task_baselines
 from mambaicl.report.latex import macro_name, parse_macros
 
-from workflow_helpers import SMOKE, copy_workflow, planned_jobs, snakemake
+from workflow_helpers import SMOKE, copy_workflow, planned_jobs, report_dir, snakemake, tiny_config
 
 
 @pytest.mark.slow
 def test_smoke_dag_builds_the_pdf(smoke_run):
-    pdf = smoke_run / "paper" / "main.pdf"
+    pdf = report_dir(smoke_run, "smoke") / "main.pdf"
     assert pdf.exists() and pdf.stat().st_size > 10_000
     assert pdf.read_bytes().startswith(b"%PDF")
-    assert (smoke_run / "paper/generated/figures/error_curves_linear_regression.pdf").exists()
+    assert (report_dir(smoke_run, "smoke") / "generated/figures/error_curves_linear_regression.pdf").exists()
+    assert not (smoke_run / "paper" / "main.pdf").exists() and not (smoke_run / "paper" / "generated").exists()
     log = (smoke_run / "logs/smoke/paper/latexmk.log").read_text()
     assert "Output written" in log or "up-to-date" in log
 
@@ -24,8 +30,9 @@ def test_smoke_dag_builds_the_pdf(smoke_run):
 @pytest.mark.slow
 def test_table_and_macros_equal_the_metrics(smoke_run):
     curves = pd.read_csv(smoke_run / "results/smoke/metrics/linear_regression/curves.csv")
-    macros = parse_macros((smoke_run / "paper/generated/macros.tex").read_text())
-    table = (smoke_run / "paper/generated/tables/errors_linear_regression.tex").read_text()
+    generated = report_dir(smoke_run, "smoke") / "generated"
+    macros = parse_macros((generated / "macros.tex").read_text())
+    table = (generated / "tables/errors_linear_regression.tex").read_text()
     k_values = [2, 5, 10, 15]
     checked = 0
     for label, d in curves.groupby("label"):
@@ -36,7 +43,7 @@ def test_table_and_macros_equal_the_metrics(smoke_run):
             key = macro_name("err", "linear_regression", name, "k", k)
             at_k = d.loc[d.k == k, "normalized_mean"]
             if at_k.empty:  # beyond a learned positional table: not evaluated, shown as a dash
-                assert cell == "--" and key not in macros, (label, k)
+                assert cell == "--" and macros[key] == "--", (label, k)
                 continue
             assert cell == f"{at_k.item():.3f}", (label, k)
             assert macros[key] == f"{at_k.item():.3f}"
@@ -58,7 +65,7 @@ def test_baselines_in_the_curves_behave(smoke_run):
 @pytest.mark.slow
 def test_one_figure_rebuilds_alone_and_nothing_else_is_stale(smoke_run):
     assert planned_jobs(snakemake(["-n", "--configfile", SMOKE], cwd=smoke_run).stdout) == {}
-    fig = "paper/generated/figures/error_curves_linear_regression.pdf"
+    fig = "results/smoke/paper/generated/figures/error_curves_linear_regression.pdf"
     (smoke_run / fig).unlink()
     plan = planned_jobs(snakemake(["-n", fig, "--configfile", SMOKE], cwd=smoke_run).stdout)
     assert plan == {"figure_error_curves": 1}
@@ -86,3 +93,66 @@ def test_paper_config_without_cuda_stops_before_any_job(tmp_path):
     text = out.stdout + out.stderr
     assert "needs a CUDA GPU" in text and "workflow/config/smoke.yaml" in text and "require_cuda=false" in text
     assert not (tmp_path / "results").exists()
+
+
+# --- each run its own report tree --------------------------------------------------------------------------
+
+
+def dry_run_outputs(work: Path, configfiles: list[str]) -> dict[str, set[str]]:
+    """Every output and log file each config's whole DAG declares (dry runs side by side, from scratch)."""
+    procs = {c: subprocess.Popen([sys.executable, "-m", "snakemake", "-n", "--forceall", "--cores", "1",
+                                  "--configfile", c], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True) for c in configfiles}
+    out = {}
+    for c, proc in procs.items():
+        text = proc.communicate()[0]
+        assert proc.returncode == 0, f"dry run of {c} failed:\n{text[-4000:]}"
+        out[c] = {f for line in text.splitlines() if line.startswith(("    output: ", "    log: "))
+                  for f in line.split(": ", 1)[1].split(", ")}
+        assert out[c], text[-2000:]
+    return out
+
+
+def test_shipped_configs_share_no_output(tmp_path):
+    """Every output of a config lies under its own results/<run_name>/ or logs/<run_name>/, the PDF included,
+    so two configs run in one directory (even at once) never read or overwrite each other's files."""
+    work = copy_workflow(tmp_path)
+    configs = sorted(f"workflow/config/{p.name}" for p in (work / "workflow/config").glob("*.yaml"))
+    runs = {c: yaml.safe_load((work / c).read_text())["run_name"] for c in configs}
+    assert len(set(runs.values())) == len(runs), runs
+    outputs = dry_run_outputs(work, configs)
+    for c, files in outputs.items():
+        own = (f"results/{runs[c]}/", f"logs/{runs[c]}/")
+        assert f"results/{runs[c]}/paper/main.pdf" in files, c
+        assert not [f for f in files if not f.startswith(own)], (c, sorted(f for f in files if not f.startswith(own)))
+    for i, a in enumerate(configs):
+        for b in configs[i + 1:]:
+            assert not outputs[a] & outputs[b], (a, b, sorted(outputs[a] & outputs[b])[:10])
+
+
+@pytest.mark.slow
+def test_two_configs_run_at_once_in_one_directory_build_two_correct_pdfs(tmp_path):
+    """Two tiny configs, different tasks, started together in one directory: each PDF holds its own run."""
+    import shutil
+
+    work = copy_workflow(tmp_path)
+    tiny = {"tiny_lr": "linear_regression", "tiny_parity": "sparse_parity"}
+    for run, task in tiny.items():
+        (work / f"{run}.yaml").write_text(yaml.safe_dump(tiny_config(run, task)))
+    procs = [subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", f"{run}.yaml"],
+                              cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for run in tiny]
+    for proc in procs:
+        text = proc.communicate()[0]
+        assert proc.returncode == 0, text[-4000:]
+    assert not (work / "paper/generated").exists() and not (work / "paper/main.pdf").exists()
+    for run, task in tiny.items():
+        other = next(t for r, t in tiny.items() if r != run)
+        report = report_dir(work, run)
+        tables = sorted(p.name for p in (report / "generated/tables").iterdir())
+        assert f"errors_{task}.tex" in tables and f"errors_{other}.tex" not in tables, tables
+        section = (report / "generated/sections/tasks.tex").read_text()
+        assert task in section and other not in section
+        if shutil.which("pdftotext"):
+            text = subprocess.run(["pdftotext", str(report / "main.pdf"), "-"], capture_output=True,
+                                  text=True).stdout
+            assert run.replace("_", "") in text.replace("_", "").replace(" ", "")

@@ -54,7 +54,11 @@ if config["device"] == "cpu":
 RUN = config["run_name"]
 RESULTS = f"results/{RUN}"
 LOGS = f"logs/{RUN}"
-GENERATED = "paper/generated"
+# Each run's report tree: its generated figures, tables and macros, and its compiled PDF (paper.smk),
+# so that configs never share an output. The static sources stay in paper/.
+REPORT = f"{RESULTS}/paper"
+GENERATED = f"{REPORT}/generated"
+PAPER_PDF = f"{REPORT}/main.pdf"
 TASKS = list(dict.fromkeys(exp["task"] for exp in config["experiments"]))  # config order
 MODELS_BY_TASK = {t: [m for exp in config["experiments"] if exp["task"] == t for m in exp["models"]] for t in TASKS}
 TRAINED_MODELS = [m for m in config["models"] if any(m in ms for ms in MODELS_BY_TASK.values())]

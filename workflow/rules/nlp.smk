@@ -1,9 +1,10 @@
 # The NLP few-shot study (Grazzi et al. section 4): task data -> local models -> per-model evaluation and
 # context-length sweep -> tables, figures and macros for paper/sections/nlp.tex.
 from mambaicl.nlp.models import BUILT_LOCALLY, model_spec
+from mambaicl.nlp.report import nlp_enabled
 
 NLP = config.get("nlp") or {}
-if NLP and NLP.get("enabled", True):
+if nlp_enabled(config):
     NLP_DIR = f"{RESULTS}/nlp"
     NLP_MODELS = NLP["models"]
     NLP_SWEEP = NLP["sweep"]["models"]

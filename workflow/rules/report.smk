@@ -1,6 +1,8 @@
 # Report stage (mambaicl.report): one rule per figure and per table, the macros files (every number in
-# the paper text comes from here) and the generated results section. Each block registers the files the
-# paper reads in PAPER_INPUTS; the paper rule (paper.smk, included last) depends on all of them.
+# the paper text comes from here) and the generated results section, all in the run's own GENERATED
+# folder. Each block registers the files the paper reads in PAPER_INPUTS; the paper rule (paper.smk,
+# included last) depends on all of them.
+from mambaicl.report.macros import probing_macros
 
 
 rule figure_error_curves:
@@ -61,32 +63,6 @@ rule table_param_counts:
         f"{LOGS}/tables/table_param_counts.log",
     script:
         "../scripts/table_param_counts.py"
-
-
-rule results_section:
-    input:
-        figures=expand(f"{GENERATED}/figures/error_curves_{{task}}.pdf", task=TASKS),
-        tables=expand(f"{GENERATED}/tables/errors_{{task}}.tex", task=TASKS),
-        metas=expand(f"{RESULTS}/data/{{task}}/eval_prompts.json", task=TASKS),
-        settings_figures=expand(f"{GENERATED}/figures/eval_settings_{{task}}.pdf", task=PANEL_TASKS),
-        settings_tables=expand(f"{GENERATED}/tables/eval_settings_{{task}}.tex", task=PANEL_TASKS),
-        retrieval_tables=expand(f"{GENERATED}/tables/retrieval_{{task}}.tex", task=RETRIEVAL_TASKS),
-        skewed=[f"{GENERATED}/figures/skewed_covariance.pdf"] if "skewed_covariance" in PAPER_INPUTS else [],
-        verdicts=[f"{GENERATED}/tables/verdicts.tex"] if "verdicts" in PAPER_INPUTS else [],
-    output:
-        f"{GENERATED}/sections/tasks.tex",
-    params:
-        tasks=TASKS,
-        settings=SETTINGS_BY_TASK,
-        retrieval_tasks=RETRIEVAL_TASKS,
-        skewed_covariance="skewed_covariance" in PAPER_INPUTS,
-        verdicts="verdicts" in PAPER_INPUTS,
-        titles={t: task_title(task_spec(config, t), t) for t in TASKS},
-        options={t: options_text(eval_data_spec(config, t)["task"]) for t in TASKS},
-    log:
-        f"{LOGS}/tables/results_section.log",
-    script:
-        "../scripts/results_section.py"
 
 
 PAPER_INPUTS["macros"] = f"{GENERATED}/macros.tex"
@@ -195,6 +171,34 @@ if VERDICTS:
     PAPER_INPUTS["verdicts"] = f"{GENERATED}/tables/verdicts.tex"
 
 
+# After the optional figure and table blocks above: the section includes them when they are registered
+# (defined earlier, it saw neither and the paper silently lost the skewed-covariance figure and verdicts).
+rule results_section:
+    input:
+        figures=expand(f"{GENERATED}/figures/error_curves_{{task}}.pdf", task=TASKS),
+        tables=expand(f"{GENERATED}/tables/errors_{{task}}.tex", task=TASKS),
+        metas=expand(f"{RESULTS}/data/{{task}}/eval_prompts.json", task=TASKS),
+        settings_figures=expand(f"{GENERATED}/figures/eval_settings_{{task}}.pdf", task=PANEL_TASKS),
+        settings_tables=expand(f"{GENERATED}/tables/eval_settings_{{task}}.tex", task=PANEL_TASKS),
+        retrieval_tables=expand(f"{GENERATED}/tables/retrieval_{{task}}.tex", task=RETRIEVAL_TASKS),
+        skewed=[f"{GENERATED}/figures/skewed_covariance.pdf"] if "skewed_covariance" in PAPER_INPUTS else [],
+        verdicts=[f"{GENERATED}/tables/verdicts.tex"] if "verdicts" in PAPER_INPUTS else [],
+    output:
+        f"{GENERATED}/sections/tasks.tex",
+    params:
+        tasks=TASKS,
+        settings=SETTINGS_BY_TASK,
+        retrieval_tasks=RETRIEVAL_TASKS,
+        skewed_covariance="skewed_covariance" in PAPER_INPUTS,
+        verdicts="verdicts" in PAPER_INPUTS,
+        titles={t: task_title(task_spec(config, t), t) for t in TASKS},
+        options={t: options_text(eval_data_spec(config, t)["task"]) for t in TASKS},
+    log:
+        f"{LOGS}/tables/results_section.log",
+    script:
+        "../scripts/results_section.py"
+
+
 rule reference_comparison:
     input:
         simple_functions="workflow/resources/reference/grazzi_simple_functions.csv",
@@ -300,6 +304,7 @@ rule macros_probing:
             "data": {t: f"{data_task_of(config, t)} ({options_text(probe_data_spec(config, t)['task'])})"
                      for t in PROBE_TASKS},
         },
+        expected=probing_macros(config),  # the names and switches the job must write
     log:
         f"{LOGS}/tables/macros_probing.log",
     script:

@@ -145,6 +145,26 @@ def plot_shots(sweeps: dict[str, str], out_pdf: str) -> None:
     plt.close(fig)
 
 
+def nlp_enabled(config: dict) -> bool:
+    """Whether the config runs the NLP study (the condition of workflow/rules/nlp.smk)."""
+    nlp = config.get("nlp") or {}
+    return bool(nlp) and bool(nlp.get("enabled", True))
+
+
+def _model_key(model: str) -> str:
+    return model.replace(".", "p")
+
+
+def macro_names(models: list[str], sweep_models: list[str]) -> list[str]:
+    """Every macro ``macros`` writes for these evaluated and swept models (``report.macros.paper_macros``)."""
+    names = {"NlpShots", "NlpNPrompts", "NlpNZeroShot", "NlpSeed", "NlpPubMambaTwoEightB", "NlpPoolPluralSingular",
+             "NlpPoolEnEs", "NlpPoolModel"}
+    names |= {macro_name("Nlp", _model_key(m), end) for m in models for end in ("Mean", "ZeroShot", "Minutes")}
+    names |= {macro_name("Nlp", _model_key(m), end) for m in sweep_models
+              for end in ("SweepMaxK", "SweepTasksAtMaxK")}
+    return sorted(names)
+
+
 def macros(results: dict[str, str], sweeps: dict[str, str], metas: dict[str, str], reference_csv: str,
            settings: dict) -> dict[str, str]:
     ref = pd.read_csv(reference_csv).set_index("task")
@@ -153,10 +173,10 @@ def macros(results: dict[str, str], sweeps: dict[str, str], metas: dict[str, str
             "NlpPubMambaTwoEightB": format_number(float(ref.at["mean_18_tasks", "mamba_2.8b"]), 3)}
     icl, zero = accuracy_wide(results, "icl"), accuracy_wide(results, "zero_shot")
     for m in results:
-        vals[macro_name("Nlp", m.replace(".", "p"), "Mean")] = format_number(icl[m].mean(), 3)
-        vals[macro_name("Nlp", m.replace(".", "p"), "ZeroShot")] = format_number(zero[m].mean(), 3)
+        vals[macro_name("Nlp", _model_key(m), "Mean")] = format_number(icl[m].mean(), 3)
+        vals[macro_name("Nlp", _model_key(m), "ZeroShot")] = format_number(zero[m].mean(), 3)
         meta = json.loads(Path(metas[m]).read_text())
-        vals[macro_name("Nlp", m.replace(".", "p"), "Minutes")] = f"{meta['seconds'] / 60:.1f}"
+        vals[macro_name("Nlp", _model_key(m), "Minutes")] = f"{meta['seconds'] / 60:.1f}"
     first = next(iter(results))
     pools = pd.read_csv(results[first]).drop_duplicates("task").set_index("task").n_pool
     vals["NlpPoolPluralSingular"] = str(int(pools["linguistic_plural_singular"]))
@@ -164,8 +184,12 @@ def macros(results: dict[str, str], sweeps: dict[str, str], metas: dict[str, str
     vals["NlpPoolModel"] = model_spec(first).label
     for m, path in sweeps.items():
         c = sweep_curves(pd.read_csv(path))
-        vals[macro_name("Nlp", m.replace(".", "p"), "SweepMaxK")] = str(int(c.k.max()))
-        vals[macro_name("Nlp", m.replace(".", "p"), "SweepTasksAtMaxK")] = str(int(c.n_tasks.iloc[-1]))
+        vals[macro_name("Nlp", _model_key(m), "SweepMaxK")] = str(int(c.k.max()))
+        vals[macro_name("Nlp", _model_key(m), "SweepTasksAtMaxK")] = str(int(c.n_tasks.iloc[-1]))
+    listed = macro_names(list(results), list(sweeps))
+    if sorted(vals) != listed:
+        raise AssertionError(f"macros_nlp.tex: the macros written differ from nlp.report.macro_names: "
+                             f"missing {sorted(set(listed) - set(vals))}, unlisted {sorted(set(vals) - set(listed))}")
     return vals
 
 

@@ -45,8 +45,13 @@ def metric_label(metric: str) -> str:
 
 def report_k_values(k_values: list[int], curves: pd.DataFrame) -> list[int]:
     """The configured k that this task evaluates; its last position if none is."""
-    ks = [k for k in k_values if k <= curves.k.max()]
-    return ks or [int(curves.k.max())]
+    return k_values_upto(k_values, int(curves.k.max()))
+
+
+def k_values_upto(k_values: list[int], last_k: int) -> list[int]:
+    """The configured k up to a task's last evaluated position ``last_k``; ``[last_k]`` if none is."""
+    ks = [k for k in k_values if k <= last_k]
+    return ks or [int(last_k)]
 
 
 def options_text(spec_task: dict) -> str:

@@ -13,11 +13,12 @@ import torch
 from .. import __version__
 from ..analysis.gd_reference import plot_scale
 from ..analysis.verdicts import DEFAULT_RULE
-from ..config import spec_hash, suggest, task_spec
+from ..config import model_label, spec_hash, suggest, task_spec
 from ..errors import ConfigError
+from ..evaluation.settings import task_baselines
 from ..tasks import task_from_spec
 from ..training.checkpoints import load_checkpoint
-from .labels import report_k_values, task_title
+from .labels import k_values_upto, report_k_values, task_title
 from .latex import format_duration, format_number, git_commit, macro_name, macros_tex
 
 
@@ -34,18 +35,132 @@ def check_config(config: dict) -> None:
                               f"k = {max_k}")
 
 
+# --- which macros each generated file defines, from the config alone ----------------------------------
+# The static TeX (paper/main.tex, paper/sections/) may use a macro only where every config defines it, or
+# inside the \if switch under which it is defined; tests/test_paper_contract.py checks every shipped config
+# against these lists, and each job below asserts that it wrote exactly the names listed for its config.
+
+MAIN_FIXED = ("RunName", "RunScale", "ConfigHash", "GitCommit", "PackageVersion", "TorchVersion", "PythonVersion",
+              "TrainSteps", "BatchSize", "NumSeeds", "EvalPrompts", "BootstrapResamples", "BootstrapCI",
+              "ReportWindow", "TrainDevice", "Platform",
+              "HeadlineTask", "HeadlineSlug", "HeadlineK", "HeadlineModel", "HeadlineModelErr", "HeadlineBaseline",
+              "HeadlineBaselineErr",
+              "ProvenanceTask", "ProvenanceModel", "ProvenanceParams", "ProvenanceTrainTime")
+SETUP = ("SetupDims", "SetupTrainPoints", "SetupEvalPoints")
+VERDICT = ("VerdictFailsAt", "VerdictOnParAbs", "VerdictOnParRel", "VerdictParityFailsAt", "VerdictParityOnParAt")
+PROBING_FIXED = ("ProbePrompts", "ProbePoints", "ProbeContext", "ProbeQueries", "ProbeFitFirst", "ProbeFitLast",
+                 "ProbeFitCount", "ProbeBootstrap", "ProbeCI", "ProbeGdScale", "ProbeGdIterations",
+                 "ProbeGdLastIterate", "ProbeGammaMin", "ProbeGammaMax", "ProbeGammaCount",
+                 "ProbeGammaSelectIteration", "ProbeTasksText", "ProbeSkippedText", "ProbeDataText",
+                 "ProbeGdTasksText")
+
+
+def trained_tasks(config: dict) -> list[str]:
+    return list(dict.fromkeys(exp["task"] for exp in config["experiments"]))  # config order, as the rules
+
+
+def models_of(config: dict, task: str) -> list[str]:
+    return list(dict.fromkeys(m for exp in config["experiments"] if exp["task"] == task for m in exp["models"]))
+
+
+def first_run(config: dict) -> tuple[str, str]:
+    """The first task of the config and the first model trained on it: the headline and provenance sentences."""
+    task = trained_tasks(config)[0]
+    return task, models_of(config, task)[0]
+
+
+def setup_task(config: dict) -> str | None:
+    """The task instance the setup section describes: the first trained linear-regression instance."""
+    return next((t for t in trained_tasks(config) if task_spec(config, t)["name"] == "linear_regression"), None)
+
+
+def err_keys(config: dict, task: str) -> list[tuple[str, int]]:
+    """(model or baseline, k) of a task's error macros: every curve at every reported k its prompts reach."""
+    names = models_of(config, task) + task_baselines(config, task)
+    ks = k_values_upto(config["report"]["k_values"], config["tasks"][task]["eval_points"] - 1)
+    return [(name, k) for k in ks for name in names]
+
+
+def main_switches(config: dict) -> dict[str, bool]:
+    from ..nlp.report import nlp_enabled
+
+    return {"TinyScale": config["scale"] != "paper", "Verdicts": bool(config["report"].get("verdicts")),
+            "SetupLinearRegression": setup_task(config) is not None, "Nlp": nlp_enabled(config)}
+
+
+def main_macro_names(config: dict) -> list[str]:
+    """Every macro ``macros_job`` writes for ``config`` (generated/macros.tex)."""
+    names = set(MAIN_FIXED)
+    for task in config["tasks"]:
+        names |= {macro_name(task, "dims"), macro_name(task, "train", "points"), macro_name(task, "eval", "points")}
+    for task in trained_tasks(config):
+        names |= {macro_name("err", task, name, "k", k) for name, k in err_keys(config, task)}
+        for model in models_of(config, task):
+            names |= {macro_name("params", task, model), macro_name("train", "time", task, model)}
+    switches = main_switches(config)
+    names |= set(SETUP) if switches["SetupLinearRegression"] else set()
+    names |= set(VERDICT) if switches["Verdicts"] else set()
+    return sorted(names)
+
+
+def probing_macros(config: dict) -> dict:
+    """Names and switches ``macros_probing_job`` writes for ``config`` (generated/macros_probing.tex)."""
+    from ..analysis.probe_config import gd_reference_tasks, probe_models, probe_seeds, probe_tasks
+
+    names = set(PROBING_FIXED)
+    tasks, gd_tasks = probe_tasks(config), gd_reference_tasks(config)
+    for task in tasks:
+        for model in probe_models(config, task):
+            if probe_seeds(config, task, model):
+                names |= {macro_name("Probe", task, model, *end) for end in
+                          (["first"], ["last"], ["raw", "last"], ["scale", "last"], ["shift", "last"])}
+    for task in gd_tasks:
+        names |= {macro_name("Probe", task, "gd", "last"), macro_name("Probe", task, "gdpp", "last"),
+                  macro_name("Probe", task, "gdpp", "gamma")}
+    if gd_tasks:
+        names.add("ProbeGammaSelected")
+    return {"names": sorted(names), "switches": {"Probing": bool(tasks), "ProbingGd": bool(gd_tasks)}}
+
+
+def paper_macros(config: dict) -> dict[str, dict]:
+    """Per generated macros file the paper reads for ``config``: the names it defines and its ``\\if``
+    switches with their state. Computed from the config alone (no run needed)."""
+    from ..nlp.report import macro_names as nlp_macro_names, nlp_enabled
+
+    out = {"macros.tex": {"names": main_macro_names(config), "switches": main_switches(config)},
+           "macros_probing.tex": probing_macros(config)}
+    if nlp_enabled(config):
+        nlp = config["nlp"]
+        out["macros_nlp.tex"] = {"names": nlp_macro_names(nlp["models"], nlp["sweep"]["models"]), "switches": {}}
+    return out
+
+
+def check_names(written: dict[str, str], switches: dict[str, bool], expected: dict, what: str) -> None:
+    """A macros job wrote exactly the names and switch states listed for its config, or it fails."""
+    missing, extra = sorted(set(expected["names"]) - set(written)), sorted(set(written) - set(expected["names"]))
+    if missing or extra or switches != expected["switches"]:
+        raise AssertionError(f"{what}: the macros written differ from report.macros.paper_macros (missing {missing}, "
+                             f"unlisted {extra}, switches {switches} vs {expected['switches']})")
+
+
+def switches_tex(switches: dict[str, bool]) -> str:
+    return "".join(f"\\newif\\if{name}\n" + (f"\\{name}true\n" if on else "") for name, on in switches.items())
+
+
+# --- the jobs ---------------------------------------------------------------------------------------------
+
+
 def headline_macros(config: dict, curves: dict[str, str]) -> dict[str, str]:
     """The results section's opening sentence for any config: on the first task, the first trained model
     and the best baseline after the largest reported k that task evaluates."""
-    task = next(iter(curves))
+    task, first_model = first_run(config)
     df = pd.read_csv(curves[task])
-    first_model = next(m for exp in config["experiments"] if exp["task"] == task for m in exp["models"])
     k = max(report_k_values(config["report"]["k_values"], df[df.name == first_model]))
     at_k = df[df.k == k]
     base = at_k[at_k.kind == "baseline"]
     model = at_k[at_k.name == first_model].iloc[0]
-    out = {"HeadlineTask": task_title(task_spec(config, task), task), "HeadlineK": str(k),
-           "HeadlineModel": model.label, "HeadlineModelErr": format_number(model.normalized_mean)}
+    out = {"HeadlineTask": task_title(task_spec(config, task), task), "HeadlineSlug": task.replace("_", "-"),
+           "HeadlineK": str(k), "HeadlineModel": model.label, "HeadlineModelErr": format_number(model.normalized_mean)}
     if not base.empty:
         best = base.loc[base.normalized_mean.idxmin()]
         out.update(HeadlineBaseline=best.label, HeadlineBaselineErr=format_number(best.normalized_mean))
@@ -75,9 +190,10 @@ def macros_job(config: dict, curves: dict[str, str], models: dict[str, list[str]
         v[macro_name(task, "dims")] = str(task_from_spec(task_spec(config, task)).n_dims)
         v[macro_name(task, "train", "points")] = str(t["curriculum"]["points"]["end"])
         v[macro_name(task, "eval", "points")] = str(t["eval_points"])
-        df = pd.read_csv(curves[task])
-        for row in df[df.k.isin(report_k_values(config["report"]["k_values"], df))].itertuples():
-            v[macro_name("err", task, row.name, "k", row.k)] = format_number(row.normalized_mean)
+    for task in trained_tasks(config):
+        df = pd.read_csv(curves[task]).set_index(["name", "k"]).normalized_mean
+        for name, k in err_keys(config, task):  # "--" where a curve stops short (a learned positional table)
+            v[macro_name("err", task, name, "k", k)] = format_number(df[name, k]) if (name, k) in df.index else "--"
     for key, paths in models.items():
         task, model = key.split("/")
         states = [load_checkpoint(p) for p in paths]
@@ -85,6 +201,16 @@ def macros_job(config: dict, curves: dict[str, str], models: dict[str, list[str]
         v[macro_name("train", "time", task, model)] = format_duration(np.mean([s["train_seconds"] for s in states]))
         devices.update(s["device"] for s in states)
     v.update(headline_macros(config, curves))
+    first_task, first_model = first_run(config)
+    v["ProvenanceTask"] = task_title(task_spec(config, first_task), first_task)
+    v["ProvenanceModel"] = model_label(config, first_model)
+    v["ProvenanceParams"] = v[macro_name("params", first_task, first_model)]
+    v["ProvenanceTrainTime"] = v[macro_name("train", "time", first_task, first_model)]
+    setup = setup_task(config)
+    if setup:
+        v["SetupDims"] = v[macro_name(setup, "dims")]
+        v["SetupTrainPoints"] = v[macro_name(setup, "train", "points")]
+        v["SetupEvalPoints"] = v[macro_name(setup, "eval", "points")]
     v["ReportWindow"] = str(config["report"].get("window", 10))
     verdicts = config["report"].get("verdicts")
     if verdicts:
@@ -96,14 +222,15 @@ def macros_job(config: dict, curves: dict[str, str], models: dict[str, list[str]
         v["VerdictParityOnParAt"] = f"{rule['parity_on_par_at']:g}"
     v["TrainDevice"] = ", ".join(sorted(devices))
     v["Platform"] = platform.machine() + " " + platform.system()
-    text = macros_tex(v)
-    text += "\\newif\\ifTinyScale\n" + ("\\TinyScaletrue\n" if config["scale"] != "paper" else "")
-    text += "\\newif\\ifVerdicts\n" + ("\\Verdictstrue\n" if verdicts else "")
-    Path(out_tex).write_text(text)
+    switches = main_switches(config)
+    check_names(v, switches, {"names": main_macro_names(config), "switches": switches}, "macros.tex")
+    Path(out_tex).write_text(macros_tex(v) + switches_tex(switches))
 
 
-def macros_probing_job(settings: dict, info: dict, summary_csv: str | None, gd_csv: str | None, out_tex: str) -> None:
-    """Every probing number and list the paper quotes. ``info``: titles, models and skipped models per task."""
+def macros_probing_job(settings: dict, info: dict, summary_csv: str | None, gd_csv: str | None, out_tex: str,
+                       expected: dict | None = None) -> None:
+    """Every probing number and list the paper quotes. ``info``: titles, models and skipped models per task.
+    ``expected``: ``probing_macros(config)``, the names and switches this job must write."""
     s = settings
     v: dict[str, str] = {
         "ProbePrompts": str(s["n_prompts"]), "ProbePoints": str(s["n_points"]), "ProbeContext": str(s["n_context"]),
@@ -147,7 +274,7 @@ def macros_probing_job(settings: dict, info: dict, summary_csv: str | None, gd_c
         d = pd.read_csv(gd_csv)
         d = d[(d.task == gd_tasks[0]) & (d.method == "gdpp")]
         v["ProbeGammaSelected"] = f"{float(d.gamma.iloc[0]):.2e}"
-    text = macros_tex(v)
-    text += "\\newif\\ifProbing\n" + ("\\Probingtrue\n" if tasks else "")
-    text += "\\newif\\ifProbingGd\n" + ("\\ProbingGdtrue\n" if gd_tasks else "")
-    Path(out_tex).write_text(text)
+    switches = {"Probing": bool(tasks), "ProbingGd": bool(gd_tasks)}
+    if expected is not None:
+        check_names(v, switches, expected, "macros_probing.tex")
+    Path(out_tex).write_text(macros_tex(v) + switches_tex(switches))
