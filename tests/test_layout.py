@@ -168,3 +168,15 @@ def test_readme_artifact_table_names_the_function_each_rule_runs():
         module, name = function.rsplit(".", 1)
         assert re.search(rf"^from mambaicl\.{re.escape(module)} import .*\b{name}\b", script, re.M), (
             f"rule {last_rule} runs {scripts[last_rule]}.py, which does not call mambaicl.{function}")
+
+
+def test_report_jobs_start_without_torch():
+    """Tables, figures and the results section are many small jobs: importing torch would dominate them."""
+    import subprocess
+    import sys
+
+    mods = ["mambaicl.report.tables", "mambaicl.report.figures", "mambaicl.report.sections",
+            "mambaicl.report.reference", "mambaicl.nlp.report", "mambaicl.runtime"]
+    code = f"import sys; import {', '.join(mods)}; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", f"a report module imports {out.strip()} at import time"

@@ -13,7 +13,7 @@ from mambaicl.config import load_yaml, spec_hash
 from mambaicl.evaluation.prompt_sets import generate_prompt_set, save_prompt_set
 from mambaicl.errors import ConfigError
 from mambaicl.models import build_model
-from mambaicl.analysis.gd_reference import gd_iterates, gd_query_mse, gd_step_sizes, plot_scale, select_gamma
+from mambaicl.analysis.gd_reference import gd_iterates, gd_query_mse, gd_step_sizes, select_gamma
 from mambaicl.analysis.probe_config import probe_models, skipped_models
 from mambaicl.analysis.probing import (
     decode_layers,
@@ -24,6 +24,7 @@ from mambaicl.analysis.probing import (
     probe_scores,
     relative_depth,
 )
+from mambaicl.report.labels import plot_scale
 from mambaicl.report.latex import macro_name, parse_macros
 from mambaicl.tasks import PromptBatch, make_task
 from mambaicl.training.checkpoints import atomic_save

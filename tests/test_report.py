@@ -3,6 +3,7 @@
 import pandas as pd
 import pytest
 
+from mambaicl.training.checkpoints import atomic_save
 from mambaicl.report.latex import error_table_tex, errors_at_k, macro_name, macros_tex, number_words, parse_macros
 
 
@@ -95,15 +96,13 @@ def _fake_curves(config, task, path):
 @pytest.mark.parametrize("name", ["smoke", "cpu", "paper"])
 def test_macros_job_writes_exactly_the_names_listed_for_the_config(repo, tmp_path, name):
     """report.macros.paper_macros (from the config alone) and macros_job (from a run) cannot drift apart."""
-    import torch
-
     from mambaicl.config import load_yaml
     from mambaicl.report.macros import macros_job, models_of, paper_macros, trained_tasks
     from mambaicl.validation import validate
 
     config = validate(load_yaml(repo / f"workflow/config/{name}.yaml"))
     ckpt = tmp_path / "model.pt"
-    torch.save({"effective_parameters": 1234, "train_seconds": 90.0, "device": "cpu"}, ckpt)
+    atomic_save({"spec_hash": "0" * 16, "effective_parameters": 1234, "train_seconds": 90.0, "device": "cpu"}, ckpt)
     curves = {t: _fake_curves(config, t, tmp_path / f"{t}.csv") for t in trained_tasks(config)}
     models = {f"{t}/{m}": [str(ckpt)] for t in trained_tasks(config) for m in models_of(config, t)}
     out = tmp_path / "macros.tex"
@@ -146,3 +145,11 @@ def test_macros_probing_job_writes_exactly_the_names_listed_for_the_config(repo,
     assert set(parse_macros(out.read_text())) == set(expected["names"])
     with pytest.raises(AssertionError, match="differ from report.macros.paper_macros"):
         macros_probing_job(settings, info, str(tmp_path / "summary.csv"), None, out, expected)  # GD macros missing
+
+
+def test_metric_directions_match_the_tasks():
+    from mambaicl.report.labels import HIGHER_IS_BETTER
+    from mambaicl.tasks import TASKS
+
+    for name, cls in TASKS.items():
+        assert (cls.metric in HIGHER_IS_BETTER) == cls.higher_is_better, name

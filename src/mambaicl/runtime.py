@@ -7,18 +7,24 @@ import contextlib
 import traceback
 from datetime import datetime
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from .errors import DeviceError
 
+if TYPE_CHECKING:
+    import torch
+
 
 def cuda_available() -> bool:
+    import torch  # in the functions, not at the top: report jobs start without torch
+
     return torch.cuda.is_available()
 
 
 def resolve_device(name: str) -> torch.device:
     """Map the config's ``device`` value (auto | cpu | cuda) to a torch device."""
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if cuda_available() else "cpu")
     if name == "cuda" and not cuda_available():
@@ -46,6 +52,8 @@ def check_cuda_guard(config: dict, configfile_hint: str = "workflow/config/smoke
 
 def configure_torch(device: torch.device, threads: int | None = None) -> None:
     """Set thread count and matmul precision the way the papers ran (TF32 allowed on GPU)."""
+    import torch
+
     if threads is not None and threads > 0:
         torch.set_num_threads(threads)
     if device.type == "cuda":

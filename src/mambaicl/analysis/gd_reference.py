@@ -1,7 +1,7 @@
 """Gradient-descent references for the probing figures (spec 6.7, 6.8): GD and GD++ iterates on a
 prompt's context examples, iterate t drawn at relative depth t / (iterations - 1).
 
-Numbers are stored raw; ``plot_scale`` maps them to what figures and macros show (``gd_scale``:
+Numbers are stored raw; ``mambaicl.report.labels.plot_scale`` maps them to what figures and macros show (``gd_scale``:
 per_dim = MSE / D for every curve; released = probe raw and GD x 2/D, the release's mismatch, defect D13).
 """
 
@@ -71,15 +71,6 @@ def select_gamma(xs: np.ndarray, ys: np.ndarray, n_context: int, gammas: np.ndar
         losses.append(mse if np.isfinite(mse) else np.inf)
     search = pd.DataFrame({"gamma": gammas, "query_mse": losses})
     return float(gammas[int(np.argmin(losses))]), search
-
-
-def plot_scale(gd_scale: str, n_dims: int, kind: str) -> float:
-    """Factor applied to a raw MSE before plotting: ``kind`` is 'probe' or 'gd' (spec 6.9, defect D13)."""
-    if gd_scale == "per_dim":
-        return 1.0 / n_dims
-    if gd_scale == "released":
-        return 2.0 / n_dims if kind == "gd" else 1.0
-    raise ValueError(f"probing.gd_scale must be per_dim or released; got {gd_scale!r}")
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ For a trained model and a probed task:
 4. References (linear regression): gradient descent and GD++ iterates on the same context examples
    (``mambaicl.analysis.gd_reference``).
 
-Numbers are stored raw (squared error, not divided by anything); ``gd_reference.plot_scale`` maps them
+Numbers are stored raw (squared error, not divided by anything); ``mambaicl.report.labels.plot_scale`` maps them
 to what figures and macros show. The ``probing`` config section: ``mambaicl.analysis.probe_config``.
 """
 

@@ -11,8 +11,6 @@ import hashlib
 import json
 from typing import Any, Iterator
 
-from ..tasks import TASKS, task_from_spec
-
 
 def iter_runs(config: dict) -> Iterator[tuple[str, str, int]]:
     """Every (task, model, seed) to train."""
@@ -28,6 +26,8 @@ def seeds_of(config: dict, task: str, model: str) -> list[int]:
 
 def task_params(entry: dict, registry: str) -> dict:
     """Constructor parameters of a ``tasks`` entry: n_dims (default the generator's) plus ``params``."""
+    from ..tasks import TASKS  # here, not at the top: report jobs read configs without loading torch
+
     return {"n_dims": entry.get("n_dims", TASKS[registry].DEFAULT_N_DIMS), **entry.get("params", {})}
 
 
@@ -41,6 +41,8 @@ def task_spec(config: dict, task: str) -> dict:
 def eval_data_spec(config: dict, task: str) -> dict:
     """The in-distribution evaluation set: the training generator with its evaluation overrides
     (e.g. one fixed rotation for skewed LR)."""
+    from ..tasks import task_from_spec
+
     ev = config["evaluation"]
     spec = task_spec(config, task)
     return {

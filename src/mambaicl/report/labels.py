@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..tasks import task_from_spec
-
+# Metrics for which higher is better (the others are errors); the tasks declare theirs, a test keeps both in step.
+HIGHER_IS_BETTER = {"accuracy"}
 
 TASK_TITLES = {
     "linear_regression": "Linear regression",
@@ -34,9 +34,9 @@ def task_title(spec_task: dict, instance: str) -> str:
 
 
 def metric_info(meta_path: str) -> tuple[dict, str, bool]:
+    """A prompt set's generator spec, metric and its direction, from the set's metadata (no torch needed)."""
     meta = json.loads(Path(meta_path).read_text())
-    task = task_from_spec(meta["spec"]["task"])
-    return meta["spec"]["task"], task.metric, task.higher_is_better
+    return meta["spec"]["task"], meta["metric"], meta["metric"] in HIGHER_IS_BETTER
 
 
 def metric_label(metric: str) -> str:
@@ -57,3 +57,12 @@ def k_values_upto(k_values: list[int], last_k: int) -> list[int]:
 def options_text(spec_task: dict) -> str:
     """The generator options a figure used, e.g. 'reference_weight = fresh, outlier_prob = 0.5'."""
     return ", ".join(f"{k} = {v}" for k, v in sorted(spec_task.items()) if k != "name")
+
+
+def plot_scale(gd_scale: str, n_dims: int, kind: str) -> float:
+    """Factor applied to a raw MSE before plotting: ``kind`` is 'probe' or 'gd' (spec 6.9, defect D13)."""
+    if gd_scale == "per_dim":
+        return 1.0 / n_dims
+    if gd_scale == "released":
+        return 2.0 / n_dims if kind == "gd" else 1.0
+    raise ValueError(f"probing.gd_scale must be per_dim or released; got {gd_scale!r}")

@@ -11,14 +11,13 @@ import pandas as pd
 import torch
 
 from .. import __version__
-from ..analysis.gd_reference import plot_scale
 from ..analysis.verdicts import DEFAULT_RULE
 from ..config import model_label, spec_hash, suggest, task_spec
 from ..errors import ConfigError
 from ..evaluation.settings import task_baselines
 from ..tasks import task_from_spec
 from ..training.checkpoints import load_checkpoint
-from .labels import k_values_upto, report_k_values, task_title
+from .labels import k_values_upto, plot_scale, report_k_values, task_title
 from .latex import format_duration, format_number, git_commit, macro_name, macros_tex
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .labels import plot_scale
 from .plots import COLUMN_WIDTH_IN, plt, set_style, sns
-from ..analysis.gd_reference import plot_scale
 
 GD_STYLES = {"gd": dict(color="0.15", ls="--", label="GD"), "gdpp": dict(color="0.5", ls=":", label="GD++")}
 
