@@ -15,8 +15,11 @@ confirms or adjusts them):
 - eight Adam steps, kernels against own scan: losses within 1e-3 per step (bf16: 3e-2), final weights
   within 1e-3 (bf16: 2e-2);
 - resume on CUDA against an uninterrupted run: every weight tensor and every logged loss within 1e-5
-  (bf16: 1e-3). Not bit-equality as on CPU: some CUDA backward kernels (mamba-ssm's among them) add with
-  atomics, so sums differ in their last bits from run to run.
+  (bf16: 1e-3), or within 10 x the difference between two uninterrupted runs where that is larger. Not
+  bit-equality as on CPU: some CUDA backward kernels (mamba-ssm's, PyTorch's fused attention) add with
+  atomics, so sums differ in their last bits from run to run; the test runs attention on the math backend;
+- every backbone under bf16 autocast, as the trainer runs it: finite, output within 5e-2 of a float64 CPU
+  reference (S4's FFT convolution runs in float32 inside: cuFFT takes no bfloat16).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from mambaicl.models import BACKBONES, build_model
 from mambaicl.models.mamba import MambaMixer, kernels_available
@@ -204,15 +208,57 @@ def test_resume_on_cuda_continues_the_same_run(tmp_path, backbone, precision):
     def run(d, **kw):
         return _train(spec, d / "model.pt", d / "metrics.csv", d / "ckpt", device="cuda", progress=False, **kw)
 
-    a = run(full)
-    run(parts, stop_after=13)  # as if killed after step 13: the checkpoint holds step 13 and the CUDA generators
-    assert not (parts / "model.pt").exists()
-    b = run(parts)
+    # The math attention backend: PyTorch's fused fp32 attention backward adds with atomics, so two
+    # uninterrupted runs of a hybrid already differed by more than 1e-5 on the H200 (device check, 2026-11-30).
+    with sdpa_kernel(SDPBackend.MATH):
+        a = run(full)
+        again = run(tmp_path / "again")  # the run-to-run noise that remains (mamba-ssm's backward atomics)
+        run(parts, stop_after=13)  # as if killed after step 13: the checkpoint holds step 13 and the CUDA generators
+        assert not (parts / "model.pt").exists()
+        b = run(parts)
     assert next(b.parameters()).is_cuda
     tol = 1e-3 if precision == "bf16" else 1e-5
-    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
-        assert _rel(q, p) < tol, name
+    for (name, p), q, r in zip(a.state_dict().items(), b.state_dict().values(), again.state_dict().values()):
+        if name.endswith("c_attn.bias"):
+            # drop the key third: a key bias adds the same score to every key, so its exact gradient is zero
+            # and Adam turns the rounding noise into full-size steps (two uninterrupted mambaformer runs
+            # differed there by 0.7 % in fp32 and 15 % in bf16 on the H200)
+            d = p.shape[0] // 3
+            p, q, r = (torch.cat([t[:d], t[2 * d:]]) for t in (p, q, r))
+        noise = _rel(r, p)
+        assert noise < 10 * tol, (name, "two uninterrupted runs differ", noise)
+        assert _rel(q, p) < max(tol, 10 * noise), (name, _rel(q, p), noise)
     ma, mb = pd.read_csv(full / "metrics.csv"), pd.read_csv(parts / "metrics.csv")
+    mr = pd.read_csv(tmp_path / "again" / "metrics.csv")
     assert list(mb.step) == list(range(30))
-    assert ((mb.loss - ma.loss).abs() / ma.loss.abs()).max() < tol
+    loss_noise = ((mr.loss - ma.loss).abs() / ma.loss.abs()).max()
+    assert ((mb.loss - ma.loss).abs() / ma.loss.abs()).max() < max(tol, 10 * loss_noise)
     assert torch.isfinite(torch.tensor(mb.loss.to_numpy())).all()
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("backbone", sorted(TINY))
+def test_every_backbone_runs_under_bf16_autocast_on_cuda(backbone):
+    """The trainer's `precision: bf16` for every backbone (the device check found S4's FFT refusing bfloat16)."""
+    x, target = _inputs(seed=3)
+    ref_out, ref_grads = _forward_backward(_model(backbone).double(), x.double(), target.double(),
+                                           torch.device("cpu"))
+    out, grads = _forward_backward(_model(backbone), x, target, torch.device("cuda"), bf16=True)
+    assert torch.isfinite(out).all() and all(torch.isfinite(g).all() for g in grads.values())
+    assert _rel(out, ref_out) < 5e-2
+    flat = torch.cat([grads[n].flatten() for n in ref_grads])
+    assert _rel(flat, torch.cat([g.flatten() for g in ref_grads.values()])) < 1e-1
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("backbone", MAMBA_BACKBONES)
+def test_the_log_line_names_the_scan_that_runs(backbone):
+    from mambaicl.models.mamba import scan_implementation
+
+    model = _model(backbone)
+    line = scan_implementation(model, "cuda")
+    if kernels_available():
+        assert "fused CUDA kernels" in line and not line.startswith("WARNING")
+    else:
+        assert line.startswith("WARNING") and "own PyTorch scan" in line
+    assert "switched off" in scan_implementation(_use_kernels(model, False), "cuda")

@@ -241,8 +241,9 @@ def test_cuda_kernels_match_cpu_path(dtype, rtol):
     for name, a, b in zip(x, g_kernel, g_cpu):
         assert _rel(a, b) < 10 * rtol, name
     # whole mixer: kernel path vs the pure-PyTorch path on the same CUDA weights
-    m = MambaMixer(64).cuda()
-    m.reset_parameters(torch.Generator().manual_seed(0), n_layer=2)
+    m = MambaMixer(64)
+    m.reset_parameters(torch.Generator().manual_seed(0), n_layer=2)  # a CPU generator draws on CPU weights
+    m = m.cuda()
     h = torch.randn(2, 33, 64, device="cuda")
     y_fast = m(h)
     m.use_kernels = False
@@ -256,3 +257,18 @@ def test_cpu_scan_half_precision_inputs_compute_in_float32():
     assert y.dtype == torch.bfloat16
     y_ref = _run(selective_scan_ref, {k: v.double() for k, v in xb.items()})  # same rounded inputs, float64
     assert _rel(y, y_ref) < 1e-2  # only the output rounding to bfloat16 remains
+
+
+def test_scan_implementation_is_named_and_a_missing_kernel_is_loud():
+    """Every training and evaluation job logs this line; on CUDA without the kernels it is a WARNING naming
+    the import error and the fix (a fallback never happens silently)."""
+    from mambaicl.models import build_model
+    from mambaicl.models.mamba import kernels_available, scan_implementation
+
+    mamba = build_model({"backbone": "mamba", "d_model": 16, "n_layer": 2}, token_dim=3, seed=0)
+    assert scan_implementation(mamba, "cpu") == "implementation: 2 Mamba blocks on the package's own PyTorch scan (CPU path)"
+    gpt2 = build_model({"backbone": "gpt2", "d_model": 16, "n_layer": 2, "n_head": 2}, token_dim=3, seed=0)
+    assert scan_implementation(gpt2, "cpu") is None
+    if not kernels_available():
+        line = scan_implementation(mamba, "cuda")
+        assert line.startswith("WARNING") and "mamba-ssm" in line and "README" in line

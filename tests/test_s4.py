@@ -71,6 +71,28 @@ def test_fft_conv_equals_direct_causal_convolution():
     torch.testing.assert_close(causal_fft_conv(u, k), direct, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_fft_conv_takes_half_precision_inputs(dtype):
+    """bf16 training ran into "Unsupported dtype BFloat16" on the GPU (and on CPU): the FFT runs in float32."""
+    g = torch.Generator().manual_seed(1)
+    u, k = torch.randn(2, 37, 5, generator=g), torch.randn(37, 5, generator=g)
+    y = causal_fft_conv(u.to(dtype), k.to(dtype))
+    assert y.dtype == dtype
+    ref = causal_fft_conv(u.to(dtype).double(), k.to(dtype).double())
+    assert ((y.double() - ref).norm() / ref.norm()).item() < 1e-2
+
+
+@pytest.mark.parametrize("name", ["s4", "s4_park", "s4_mamba"])
+def test_s4_backbones_run_under_bf16_autocast(name):
+    model = build_model({"backbone": name, "d_model": 16, "n_layer": 2}, token_dim=3, seed=0)
+    x = torch.randn(2, 11, 3, generator=torch.Generator().manual_seed(2))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x)
+    out.float().square().mean().backward()
+    assert torch.isfinite(out.float()).all()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
 def test_s4d_kernel_matches_zoh_recurrence():
     """K * u + D u equals running the ZOH-discretised diagonal SSM step by step."""
     H, N, B, L = 4, 8, 2, 30

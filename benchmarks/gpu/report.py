@@ -113,6 +113,10 @@ def env_row(prepared: str | None, work: str | None) -> dict:
 
 def kernels_row() -> dict:
     row: dict = {"phase": "kernels_check"}
+    try:  # the extensions link against torch's libraries (libc10.so): load torch first, as mamba-ssm does
+        import torch  # noqa: F401
+    except Exception as e:  # noqa: BLE001
+        row["torch"] = f"{type(e).__name__}: {e}"
     for mod in ("selective_scan_cuda", "causal_conv1d_cuda", "mamba_ssm.ops.selective_scan_interface",
                 "causal_conv1d"):
         try:
@@ -173,16 +177,20 @@ def workflow_row(run_dir: str, log_dir: str, snakemake_log: str | None) -> dict:
                                        "mean_error_last_point": float(e[..., -1].mean())}
         except Exception as ex:  # noqa: BLE001
             row["evaluations"][key] = f"{type(ex).__name__}: {ex}"
-    devices = {}
+    devices, implementations = {}, {}
     for log in sorted(logs.glob("**/*.log")):
         text = log.read_text(errors="replace")
-        m = re.search(r"\) on (\S+)", text)
+        m = re.findall(r"\bon (cpu|cuda(?::\d+)?)\b", text)
         if m:
-            devices[str(log.relative_to(logs))] = m.group(1)
+            devices[str(log.relative_to(logs))] = m[-1]
+        impl = re.findall(r"^(?:WARNING )?implementation: (.*)$", text, re.M)
+        if impl:
+            implementations[str(log.relative_to(logs))] = impl[-1]
         if snakemake_log:
             with open(snakemake_log, "a") as f:
                 f.write(f"\n===== {log} (last 40 lines) =====\n" + "\n".join(text.splitlines()[-40:]) + "\n")
     row["job_devices"] = devices
+    row["job_implementations"] = implementations
     return row
 
 
@@ -263,7 +271,8 @@ def summary_text(rows: list[dict]) -> str:
         md_lines += _table(["training", "last logged step", "ms/step", "first loss", "last loss", "finished"],
                            [[k, t["last_logged_step"], t["ms_per_step"], t["first_loss"], t["last_loss"],
                              t["finished"]] for k, t in r.get("trainings", {}).items()])
-        md_lines += ["", f"Evaluations: {json.dumps(r.get('evaluations'))}", f"Job devices: {r.get('job_devices')}", ""]
+        md_lines += ["", f"Evaluations: {json.dumps(r.get('evaluations'))}", f"Job devices: {r.get('job_devices')}",
+                     f"Mamba blocks ran on: {r.get('job_implementations')}", ""]
     shares = [r for r in rows if r.get("phase") == "share"]
     if shares:
         md_lines += ["## Trainings sharing the GPU", ""] + _table(

@@ -23,19 +23,42 @@ from torch.autograd.function import once_differentiable
 from .base import Backbone
 from .blocks import ResidualStack
 
+_KERNEL_IMPORT_ERRORS: dict[str, str] = {}  # package -> why it did not import, for the jobs' logs
 try:  # the fused kernels exist only on CUDA hosts; on CPU the import fails with a missing extension
     from mamba_ssm.ops.selective_scan_interface import selective_scan_fn as _kernel_scan
-except Exception:  # noqa: BLE001 - ImportError, or any error raised while loading the extension
+except Exception as e:  # noqa: BLE001 - ImportError, or any error raised while loading the extension
     _kernel_scan = None
+    _KERNEL_IMPORT_ERRORS["mamba-ssm"] = f"{type(e).__name__}: {e}"
 try:
     from causal_conv1d import causal_conv1d_fn as _kernel_conv
-except Exception:  # noqa: BLE001
+except Exception as e:  # noqa: BLE001
     _kernel_conv = None
+    _KERNEL_IMPORT_ERRORS["causal-conv1d"] = f"{type(e).__name__}: {e}"
 
 
 def kernels_available() -> bool:
     """True when mamba-ssm's selective scan and causal-conv1d both imported and CUDA is present."""
     return _kernel_scan is not None and _kernel_conv is not None and torch.cuda.is_available()
+
+
+def scan_implementation(model: nn.Module, device: torch.device | str) -> str | None:
+    """One line for a job's log saying which selective scan ``model``'s Mamba blocks run on ``device``;
+    None for a model without Mamba blocks. On CUDA without the kernels the line starts with WARNING: the
+    own scan is correct but roughly ten times slower per step there (README "GPU device check")."""
+    mixers = [m for m in model.modules() if isinstance(m, MambaMixer)]
+    if not mixers:
+        return None
+    n = len(mixers)
+    if torch.device(device).type != "cuda":
+        return f"implementation: {n} Mamba blocks on the package's own PyTorch scan (CPU path)"
+    if not all(m.use_kernels for m in mixers):
+        return f"implementation: {n} Mamba blocks on the package's own PyTorch scan (kernels switched off)"
+    if kernels_available():
+        return f"implementation: {n} Mamba blocks on mamba-ssm's and causal-conv1d's fused CUDA kernels"
+    why = "; ".join(f"{k}: {v[:160]}" for k, v in _KERNEL_IMPORT_ERRORS.items()) or "not importable"
+    return (f"WARNING implementation: {n} Mamba blocks fall back to the package's own PyTorch scan on CUDA, "
+            f"about ten times slower per step, because the kernels did not import ({why}); install "
+            "mamba-ssm and causal-conv1d (README, GPU install) or use the container image")
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -123,13 +123,20 @@ def causal_fft_conv(u: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """y[b, t, h] = sum_{s <= t} k[t - s, h] * u[b, s, h]; u (B, L, H), k (L, H) -> (B, L, H).
 
     Zero-padding to 2L makes the FFT's circular convolution equal to the linear one, so output t never
-    sees inputs after t (up to floating-point round-off).
+    sees inputs after t (up to floating-point round-off). Half-precision inputs are convolved in float32 and
+    the result cast back: neither cuFFT nor PyTorch's CPU FFT takes bfloat16 (the GPU device check found
+    bf16 S4 training failing on this), and float16 FFTs need power-of-two lengths.
     """
     length = u.shape[-2]
     n = 2 * length
+    out_dtype = u.dtype
+    if u.dtype in (torch.float16, torch.bfloat16):
+        u = u.float()
+    if k.dtype in (torch.float16, torch.bfloat16):
+        k = k.float()
     u_f = torch.fft.rfft(u, n=n, dim=-2)  # (B, L+1, H) complex
     k_f = torch.fft.rfft(k, n=n, dim=-2)  # (L+1, H)
-    return torch.fft.irfft(u_f * k_f, n=n, dim=-2)[..., :length, :]
+    return torch.fft.irfft(u_f * k_f, n=n, dim=-2)[..., :length, :].to(out_dtype)
 
 
 class S4DConv(nn.Module):
@@ -146,7 +153,7 @@ class S4DConv(nn.Module):
             self.D.copy_(torch.randn(self.D.shape, generator=generator))  # S4D code: D ~ N(0, 1)
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
-        k = self.kernel(u.shape[-2]).to(u.dtype)
+        k = self.kernel(u.shape[-2])  # float32: the convolution runs in float32 for half-precision u
         return causal_fft_conv(u, k) + u * self.D
 
 
