@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .analysis import probe_config, scaling, verdicts
+from .analysis import claims_config, probe_config, scaling, verdicts
 from .config import DEFAULT_SCHEMA, validate_schema
 from .config.checks import check_core
 from .config.containers import check_container_config
@@ -35,6 +35,7 @@ STAGE_CHECKS = (
     loop.check_config,                  # training: precision
     macros.check_config,                # report: reference models, k values
     verdicts.check_config,              # analysis: Park's Table 1
+    claims_config.check_config,         # analysis: the claims ledger's model roles
 )
 
 

@@ -176,11 +176,14 @@ def extra_metric_sets(task):
 
 
 def verdict_tasks():
+    rows = {**{t: (pub, False) for t, pub in VERDICTS["tasks"].items()},
+            **{t: (pub, True) for t, pub in VERDICTS.get("extension_rows", {}).items()}}
     return {t: {"published": pub, "registry": task_spec(config, t)["name"],
                 "metric": task_from_spec(task_spec(config, t)).metric,
                 "curves": curves_of(t, "standard"),
-                "retrieval": f"{RESULTS}/metrics/{t}/retrieval.csv" if t in RETRIEVAL_TASKS else None}
-            for t, pub in VERDICTS["tasks"].items()}
+                "retrieval": f"{RESULTS}/metrics/{t}/retrieval.csv" if t in RETRIEVAL_TASKS else None,
+                "train_points": config["tasks"][t]["curriculum"]["points"]["end"], "extension": extension}
+            for t, (pub, extension) in rows.items()}
 
 
 # --- published vs replicated (workflow/rules/report.smk: reference_comparison) ---
@@ -216,7 +219,9 @@ def probe_titles():
     return {t: task_title(task_spec(config, t), t) for t in PROBE_TASKS}
 
 
-# --- NLP study (workflow/rules/nlp.smk; NLP_DIR and NLP_LOCAL are set there) ---
+# --- NLP study (workflow/rules/nlp.smk; NLP_LOCAL is set there) ---
+
+NLP_DIR = f"{RESULTS}/nlp"
 
 def nlp_built(m):
     return model_spec(m).source in BUILT_LOCALLY and m not in NLP_LOCAL

@@ -5,7 +5,6 @@ from mambaicl.nlp.report import nlp_enabled
 
 NLP = config.get("nlp") or {}
 if nlp_enabled(config):
-    NLP_DIR = f"{RESULTS}/nlp"
     NLP_MODELS = NLP["models"]
     NLP_SWEEP = NLP["sweep"]["models"]
     NLP_SETTINGS = {k: NLP.get(k, d) for k, d in [("seed", 41), ("shots", 5), ("n_prompts", 400),

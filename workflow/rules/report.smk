@@ -315,3 +315,20 @@ PAPER_INPUTS["probing"] = [f"{GENERATED}/macros_probing.tex"] + (
     [f"{GENERATED}/figures/probe_mse_by_depth.pdf", f"{GENERATED}/figures/probe_scale_shift_by_depth.pdf"]
     if PROBE_TASKS else []
 )
+
+
+# The claims ledger as the paper's Claims section (after the introduction) and its counts, which the
+# introduction quotes.
+rule claims_section:
+    input:
+        f"{RESULTS}/metrics/claims.csv",
+    output:
+        section=f"{GENERATED}/sections/claims.tex",
+        macros=f"{GENERATED}/macros_claims.tex",
+    log:
+        f"{LOGS}/tables/claims_section.log",
+    script:
+        "../scripts/claims_section.py"
+
+
+PAPER_INPUTS["claims"] = [f"{GENERATED}/sections/claims.tex", f"{GENERATED}/macros_claims.tex"]

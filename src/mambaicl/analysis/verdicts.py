@@ -9,6 +9,11 @@ P states no numeric criteria, so the rule is the project's, with its thresholds 
 - accuracy tasks (parity): the final-position accuracy a. "fails" if a <= ``parity_fails_at``, "on
   par" if a >= ``parity_on_par_at``, "gap" between;
 - retrieval (MQAR): the regression rule applied to 1 - nearest-value accuracy.
+
+Park's protocol (spec 11.8, the default ``at: training_length``): every score is read at the training
+length (the window ends at k = T - 1, T the curriculum's final number of points), and the best reference is
+the best of the task's baselines and Park's models (``report.verdicts.models``), never Grazzi's models
+trained on the same task instance. ``extension_rows`` are judged the same way and labelled as ours.
 """
 
 from __future__ import annotations
@@ -44,11 +49,21 @@ def _window_error(curves: pd.DataFrame, window: int) -> pd.Series:
 
 
 def task_verdicts(kind: str, curves: pd.DataFrame, rule: dict, window: int,
-                  retrieval: pd.DataFrame | None = None) -> pd.DataFrame:
+                  retrieval: pd.DataFrame | None = None, train_points: int | None = None,
+                  reference_models: set[str] | None = None) -> pd.DataFrame:
     """One row per model of the task: its score (error, or accuracy for parity) and verdict.
 
-    ``kind``: "regression", "accuracy" or "retrieval" (needs ``retrieval``: the retrieval.csv rows)."""
+    ``kind``: "regression", "accuracy" or "retrieval" (needs ``retrieval``: the retrieval.csv rows).
+    ``train_points``: judge at the training length (the curves up to k = train_points - 1, Park's protocol);
+    None: at the last evaluated positions. ``reference_models``: the models that may be the best reference
+    beside the baselines (None: every model of the curves)."""
     rows = []
+    if train_points is not None:
+        curves = curves[curves.k < train_points]
+    if reference_models is not None:
+        curves_ref = curves[(curves.kind != "model") | curves.name.isin(reference_models)]
+    else:
+        curves_ref = curves
     if kind == "accuracy":
         last = curves.sort_values("k").groupby(["kind", "name"], sort=False)["normalized_mean"].last()
         for (k, name), acc in last.items():
@@ -58,9 +73,10 @@ def task_verdicts(kind: str, curves: pd.DataFrame, rule: dict, window: int,
     if kind == "retrieval":
         r = retrieval[(retrieval.setting == "standard") & (retrieval.metric == "nearest_value_accuracy")]
         err = pd.Series(1.0 - r["mean"].to_numpy(), index=pd.MultiIndex.from_frame(r[["kind", "name"]]))
+        ref = err[[k != "model" or reference_models is None or n in reference_models for k, n in err.index]]
     else:
-        err = _window_error(curves, window)
-    best = float(err.min())
+        err, ref = _window_error(curves, window), _window_error(curves_ref, window)
+    best = float(ref.min())
     for (k, name), e in err.items():
         if k == "model":
             rows.append(dict(name=name, score=e, best_reference=best, verdict=regression_verdict(e, best, rule)))
@@ -76,21 +92,29 @@ def verdict_kind(metric: str, registry: str) -> str:
 def verdicts_job(tasks: dict[str, dict], models: dict[str, str], rule: dict, window: int, published_csv: str,
                  out_csv: str) -> None:
     """``tasks``: our task instance -> {"published": row name in P's table, "registry", "metric",
-    "curves": csv, "retrieval": csv or None}; ``models``: our model -> P's column."""
+    "curves": csv, "retrieval": csv or None, "train_points", "extension": bool}; ``models``: our model ->
+    P's column. ``rule``: the thresholds, ``at`` (training_length: Park's protocol, spec 11.8, or eval_end)
+    and ``reference`` (protocol: baselines and Park's models only, or all)."""
     published = pd.read_csv(published_csv)
     pub = {(r.task, r.model): r.verdict for r in published.itertuples()}
+    thresholds = {**DEFAULT_RULE, **{k: v for k, v in rule.items() if k in DEFAULT_RULE}}
+    at_training_length = rule.get("at", "training_length") == "training_length"
+    reference = set(models) if rule.get("reference", "protocol") == "protocol" else None
     rows = []
     for task, info in tasks.items():
         kind = verdict_kind(info["metric"], info["registry"])
         retrieval = pd.read_csv(info["retrieval"]) if info.get("retrieval") else None
-        df = task_verdicts(kind, pd.read_csv(info["curves"]), rule, window, retrieval)
+        df = task_verdicts(kind, pd.read_csv(info["curves"]), thresholds, window, retrieval,
+                           info["train_points"] if at_training_length else None, reference)
         for r in df.itertuples():
             if r.name not in models:
                 continue
             rows.append(dict(task=task, published_task=info["published"], model=r.name, column=models[r.name],
                              rule=kind, score=r.score, best_reference=r.best_reference, verdict=r.verdict,
-                             published=pub.get((info["published"], models[r.name]), "")))
-    cols = ["task", "published_task", "model", "column", "rule", "score", "best_reference", "verdict", "published"]
+                             published=pub.get((info["published"], models[r.name]), ""),
+                             extension=bool(info.get("extension", False))))
+    cols = ["task", "published_task", "model", "column", "rule", "score", "best_reference", "verdict", "published",
+            "extension"]
     pd.DataFrame(rows, columns=cols).to_csv(out_csv, index=False)
 
 
@@ -100,10 +124,15 @@ def check_config(config: dict) -> None:
     if not verdicts:
         return
     used_tasks = {exp["task"] for exp in config["experiments"]}
-    for t in verdicts["tasks"]:
-        if t not in used_tasks:
-            raise ConfigError(f"config error: 'report.verdicts.tasks.{t}': no experiment trains on task '{t}'"
-                              f"{suggest(t, used_tasks)}")
+    for key in ("tasks", "extension_rows"):
+        for t in verdicts.get(key, {}):
+            if t not in used_tasks:
+                raise ConfigError(f"config error: 'report.verdicts.{key}.{t}': no experiment trains on task '{t}'"
+                                  f"{suggest(t, used_tasks)}")
+    both = set(verdicts["tasks"]) & set(verdicts.get("extension_rows", {}))
+    if both:
+        raise ConfigError(f"config error: 'report.verdicts': task {sorted(both)[0]} is under both tasks and "
+                          "extension_rows; keep it under one")
     for m in verdicts["models"]:
         if m not in config["models"]:
             raise ConfigError(f"config error: 'report.verdicts.models.{m}': no model '{m}' is configured"

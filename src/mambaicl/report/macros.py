@@ -42,11 +42,12 @@ def check_config(config: dict) -> None:
 MAIN_FIXED = ("RunName", "RunScale", "ConfigHash", "GitCommit", "PackageVersion", "TorchVersion", "PythonVersion",
               "TrainSteps", "BatchSize", "NumSeeds", "EvalPrompts", "BootstrapResamples", "BootstrapCI",
               "ReportWindow", "TrainDevice", "Platform",
-              "HeadlineTask", "HeadlineSlug", "HeadlineK", "HeadlineModel", "HeadlineModelErr", "HeadlineBaseline",
+              "HeadlineTask", "HeadlineSlug", "HeadlineKRange", "HeadlineModel", "HeadlineModelErr", "HeadlineBaseline",
               "HeadlineBaselineErr",
               "ProvenanceTask", "ProvenanceModel", "ProvenanceParams", "ProvenanceTrainTime")
 SETUP = ("SetupDims", "SetupTrainPoints", "SetupEvalPoints")
-VERDICT = ("VerdictFailsAt", "VerdictOnParAbs", "VerdictOnParRel", "VerdictParityFailsAt", "VerdictParityOnParAt")
+VERDICT = ("VerdictFailsAt", "VerdictOnParAbs", "VerdictOnParRel", "VerdictParityFailsAt", "VerdictParityOnParAt",
+           "VerdictWindowAt", "VerdictReference")
 PROBING_FIXED = ("ProbePrompts", "ProbePoints", "ProbeContext", "ProbeQueries", "ProbeFitFirst", "ProbeFitLast",
                  "ProbeFitCount", "ProbeBootstrap", "ProbeCI", "ProbeGdScale", "ProbeGdIterations",
                  "ProbeGdLastIterate", "ProbeGammaMin", "ProbeGammaMax", "ProbeGammaCount",
@@ -126,8 +127,11 @@ def paper_macros(config: dict) -> dict[str, dict]:
     switches with their state. Computed from the config alone (no run needed)."""
     from ..nlp.report import macro_names as nlp_macro_names, nlp_enabled
 
+    from .claims import CLAIMS_MACROS
+
     out = {"macros.tex": {"names": main_macro_names(config), "switches": main_switches(config)},
-           "macros_probing.tex": probing_macros(config)}
+           "macros_probing.tex": probing_macros(config),
+           "macros_claims.tex": {"names": sorted(CLAIMS_MACROS), "switches": {}}}
     if nlp_enabled(config):
         nlp = config["nlp"]
         out["macros_nlp.tex"] = {"names": nlp_macro_names(nlp["models"], nlp["sweep"]["models"]), "switches": {}}
@@ -151,18 +155,23 @@ def switches_tex(switches: dict[str, bool]) -> str:
 
 def headline_macros(config: dict, curves: dict[str, str]) -> dict[str, str]:
     """The results section's opening sentence for any config: on the first task, the first trained model
-    and the best baseline after the largest reported k that task evaluates."""
+    and the best baseline, each as its mean over the last ``report.window`` positions within the training
+    length (in distribution: never an extrapolation point)."""
     task, first_model = first_run(config)
     df = pd.read_csv(curves[task])
-    k = max(report_k_values(config["report"]["k_values"], df[df.name == first_model]))
-    at_k = df[df.k == k]
-    base = at_k[at_k.kind == "baseline"]
-    model = at_k[at_k.name == first_model].iloc[0]
+    last = min(config["tasks"][task]["curriculum"]["points"]["end"], config["tasks"][task]["eval_points"]) - 1
+    first = max(0, last - config["report"].get("window", 10) + 1)
+    inside = df[(df.k >= first) & (df.k <= last)].groupby(["kind", "name"], sort=False)
+    means = inside.normalized_mean.mean()
+    labels = inside.label.first()
     out = {"HeadlineTask": task_title(task_spec(config, task), task), "HeadlineSlug": task.replace("_", "-"),
-           "HeadlineK": str(k), "HeadlineModel": model.label, "HeadlineModelErr": format_number(model.normalized_mean)}
-    if not base.empty:
-        best = base.loc[base.normalized_mean.idxmin()]
-        out.update(HeadlineBaseline=best.label, HeadlineBaselineErr=format_number(best.normalized_mean))
+           "HeadlineKRange": f"{first}--{last}" if first < last else str(last),
+           "HeadlineModel": labels["model", first_model],
+           "HeadlineModelErr": format_number(means["model", first_model])}
+    if "baseline" in means.index.get_level_values(0):
+        base = means["baseline"]
+        best = base.idxmin()
+        out.update(HeadlineBaseline=labels["baseline", best], HeadlineBaselineErr=format_number(base[best]))
     else:
         out.update(HeadlineBaseline="no baseline", HeadlineBaselineErr="--")
     return out
@@ -219,6 +228,13 @@ def macros_job(config: dict, curves: dict[str, str], models: dict[str, list[str]
         v["VerdictOnParRel"] = f"{100 * rule['on_par_rel']:g}"
         v["VerdictParityFailsAt"] = f"{rule['parity_fails_at']:g}"
         v["VerdictParityOnParAt"] = f"{rule['parity_on_par_at']:g}"
+        v["VerdictWindowAt"] = ("ending at each task's training length (Park et al.'s protocol: they evaluate "
+                                "in distribution only)" if verdicts.get("at", "training_length") == "training_length"
+                                else "at the last evaluated positions (beyond the training length: our extension, "
+                                     "not Park et al.'s protocol)")
+        v["VerdictReference"] = ("the task's baselines and Park et al.'s models" if
+                                 verdicts.get("reference", "protocol") == "protocol" else
+                                 "the task's baselines and every model trained on the task instance")
     v["TrainDevice"] = ", ".join(sorted(devices))
     v["Platform"] = platform.machine() + " " + platform.system()
     switches = main_switches(config)
