@@ -41,6 +41,7 @@ from mambaicl.analysis.probing import (
 )
 from mambaicl.report.labels import plot_scale
 from mambaicl.report.latex import macro_name, parse_macros
+from mambaicl.report.probing_text import choice_macros, choice_switches
 from mambaicl.tasks import PromptBatch, make_task
 from mambaicl.training.checkpoints import atomic_save
 from mambaicl.validation import validate
@@ -263,6 +264,25 @@ def test_main_figure_models_are_the_reference_transformer_and_mamba(smoke, repo)
     assert set(other_probe_models(paper, "skewed_linear_regression")) == {"s4", "rwkv"}
     for f in ("paper", "cpu", "smoke"):
         assert load_yaml(repo / "workflow" / "config" / f"{f}.yaml")["probing"]["bootstrap"]["ci"] == 0.95
+
+
+def test_choice_macros_name_every_choice():
+    info = {"titles": {"lr": "LR"}, "labels": {"tf": "TF", "mb": "Mamba", "s4": "S4"},
+            "models": {"lr": ["tf", "mb", "s4"]}, "main": {"lr": ["tf", "mb"]}, "other": {"lr": ["s4"]},
+            "data_titles": {"lr": "Skewed LR"}}
+    settings = probing_settings({"probing": {"tasks": {}}})
+    v = choice_macros(settings, info)
+    assert v["ProbeGdppVariant"] == "static" and v["ProbeGdppGamma"] == "1.939e-04"
+    assert "the release's value" in v["ProbeGdppGammaText"] and "computed once" in v["ProbeGdppVariantText"]
+    assert v["ProbeBandLevel"] == "95" and v["ProbeMainModelsText"] == "LR (TF, Mamba)"
+    assert v["ProbeOtherModelsText"] == "LR (S4)"
+    assert v["ProbeTrainDataText"] == "TF, Mamba, S4 trained on LR, probed on Skewed LR data"
+    assert choice_switches(info) == {"ProbingOther": True}
+    settings["gdpp"].update(gamma="search", variant="compounding")
+    v = choice_macros(settings, info)
+    assert v["ProbeGdppGamma"] == "search" and "300 values" in v["ProbeGdppGammaText"]
+    assert "von Oswald" in v["ProbeGdppVariantText"]
+    assert choice_switches({**info, "other": {"lr": []}}) == {"ProbingOther": False}
 
 
 def test_probe_model_job_end_to_end(tmp_path):

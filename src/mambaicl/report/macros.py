@@ -19,7 +19,7 @@ from ..tasks import task_from_spec
 from ..training.checkpoints import load_checkpoint
 from .labels import k_values_upto, plot_scale, report_k_values, task_title
 from .latex import format_duration, format_number, git_commit, macro_name, macros_tex
-from .probing_text import CHOICE_MACROS, choice_info, choice_macros, choice_switches
+from .probing_text import CHOICE_MACROS, RAW_MACROS, choice_info, choice_macros, choice_switches
 
 
 def check_config(config: dict) -> None:
@@ -280,4 +280,4 @@ def macros_probing_job(settings: dict, info: dict, summary_csv: str | None, gd_c
     switches = {"Probing": bool(tasks), "ProbingGd": bool(gd_tasks), **choice_switches(info)}
     if expected is not None:
         check_names(v, switches, expected, "macros_probing.tex")
-    Path(out_tex).write_text(macros_tex(v) + switches_tex(switches))
+    Path(out_tex).write_text(macros_tex(v, RAW_MACROS) + switches_tex(switches))

@@ -8,6 +8,9 @@ from __future__ import annotations
 CHOICE_MACROS = ("ProbeGdppVariant", "ProbeGdppVariantText", "ProbeGdppGamma", "ProbeGdppGammaText",
                  "ProbeBandLevel", "ProbeMainModelsText", "ProbeOtherModelsText", "ProbeTrainDataText")
 
+# Written as LaTeX (math), not escaped: constant text only.
+RAW_MACROS = frozenset({"ProbeGdppVariantText"})
+
 VARIANT_TEXT = {
     "static": ("static preconditioning, as released: $H = I - \\gamma X^\\top X$ is computed once from the "
                "untransformed context, context and query inputs are multiplied by $H$ once, and plain GD runs "
