@@ -13,8 +13,23 @@ from mambaicl.config import load_yaml, spec_hash
 from mambaicl.evaluation.prompt_sets import generate_prompt_set, save_prompt_set
 from mambaicl.errors import ConfigError
 from mambaicl.models import build_model
-from mambaicl.analysis.gd_reference import gd_iterates, gd_query_mse, gd_step_sizes, select_gamma
-from mambaicl.analysis.probe_config import probe_models, skipped_models
+from mambaicl.analysis.gd_reference import (
+    gamma_grid,
+    gd_iterates,
+    gd_query_mse,
+    gd_reference_job,
+    gd_step_sizes,
+    gdpp_iterates,
+    select_gamma,
+)
+from mambaicl.analysis.probe_config import (
+    GDPP_GAMMA_RELEASED,
+    main_probe_models,
+    other_probe_models,
+    probe_models,
+    probing_settings,
+    skipped_models,
+)
 from mambaicl.analysis.probing import (
     decode_layers,
     decode_probe_prompts,
@@ -26,6 +41,7 @@ from mambaicl.analysis.probing import (
 )
 from mambaicl.report.labels import plot_scale
 from mambaicl.report.latex import macro_name, parse_macros
+from mambaicl.report.probing_text import choice_macros, choice_switches
 from mambaicl.tasks import PromptBatch, make_task
 from mambaicl.training.checkpoints import atomic_save
 from mambaicl.validation import validate
@@ -118,7 +134,7 @@ def test_relative_depth_and_plot_scale():
     np.testing.assert_allclose(relative_depth(24)[[0, 12, 23]], [0.0, 12 / 23, 1.0])
     assert relative_depth(1).tolist() == [1.0]
     assert plot_scale("per_dim", 20, "probe") == plot_scale("per_dim", 20, "gd") == 1 / 20
-    assert plot_scale("released", 20, "probe") == 1.0 and plot_scale("released", 20, "gd") == 2 / 20
+    assert plot_scale("released", 20, "probe") == 1.0 and plot_scale("released", 20, "gd") == 1 / 20  # 0.5 MSE 2/D
     with pytest.raises(ValueError):
         plot_scale("raw", 20, "gd")
 
@@ -164,6 +180,109 @@ def test_gdpp_reduces_to_gd_and_helps_on_skewed_data():
     gd = gd_query_mse(xs, ys, 20, 11)[-1].mean()
     gdpp = gd_query_mse(xs, ys, 20, 11, gamma)[-1].mean()
     assert gdpp < 0.9 * gd  # preconditioning pays off on ill-conditioned inputs
+
+
+def _static_gdpp_by_the_formula(x, y, xq, n_iter, gamma):
+    """Spec 11.1 written out in weight space for one prompt: H = I - gamma X^T X once, from the untransformed
+    X; GD on (X H, y) from w = 0 with step 2 / (L + mu) of the untransformed X^T X / n; queries x_q H."""
+    n, d = x.shape
+    h = np.eye(d) - gamma * x.T @ x
+    eig = np.linalg.eigvalsh(x.T @ x / n)
+    eta = 2.0 / (eig[-1] + eig[0])
+    xt, qt, w, out = x @ h, xq @ h, np.zeros(d), []
+    for _ in range(n_iter):
+        out.append(qt @ w)
+        w = w - eta * xt.T @ (xt @ w - y) / n
+    return np.stack(out)
+
+
+def test_static_gdpp_is_the_spec_formula_and_not_the_compounding_variant():
+    xs, ys, xq = _well_conditioned(seed=4, n=12, d=3, q=5)
+    gamma = 2e-2  # large enough on 12 points for the variants to part visibly
+    static = gdpp_iterates(xs, ys, xq, 6, gamma)  # the default variant
+    for b in range(3):
+        np.testing.assert_allclose(static[:, b], _static_gdpp_by_the_formula(xs[b], ys[b], xq[b], 6, gamma),
+                                   atol=1e-12)
+    compounding = gdpp_iterates(xs, ys, xq, 6, gamma, "compounding")
+    np.testing.assert_allclose(compounding, gd_iterates(xs, ys, xq, 6, gamma))
+    assert np.abs(static[2:] - compounding[2:]).min() > 1e-6  # differ from the first transformed step on
+    np.testing.assert_allclose(gdpp_iterates(xs, ys, xq, 6, 0.0), gd_iterates(xs, ys, xq, 6))  # gamma 0: GD
+    with pytest.raises(ValueError):
+        gdpp_iterates(xs, ys, xq, 6, gamma, "per_layer")
+
+
+def test_grid_search_picks_the_lowest_loss_at_the_selected_iteration():
+    task = make_task("skewed_linear_regression", n_dims=6, rotation="fixed")
+    b = task.sample(16, 24, torch.Generator().manual_seed(1))
+    xs, ys = b.xs.double().numpy(), b.ys.double().numpy()
+    gammas = gamma_grid({"gamma_min": 1e-4, "gamma_max": 1e-1, "n_gammas": 13})
+    np.testing.assert_allclose(gammas, 10 ** np.linspace(-4, -1, 13))
+    gamma, search = select_gamma(xs, ys, 16, gammas, select_iteration=5)
+    direct = [gd_query_mse(xs, ys, 16, 6, g)[5].mean() for g in gammas]  # iterate 5, static variant
+    np.testing.assert_allclose(np.where(np.isfinite(direct), direct, np.inf), search.query_mse)
+    assert gamma == gammas[int(np.nanargmin(direct))] and search.iteration.eq(5).all()
+    # a different selected iteration can pick a different gamma, but always the argmin of that iterate
+    gamma2, search2 = select_gamma(xs, ys, 16, gammas, select_iteration=1)
+    assert gamma2 == search2.gamma[search2.query_mse.idxmin()]
+
+
+def _gd_job(tmp_path, gdpp):
+    data_spec = {"task": {"name": "skewed_linear_regression", "n_dims": 5, "rotation": "fixed"}, "n_prompts": 8,
+                 "n_points": 20, "seed": 0}
+    save_prompt_set(generate_prompt_set(data_spec), tmp_path / "p.npz", tmp_path / "p.json")
+    settings = {"n_context": 12, "gd_iterations": 6, "bootstrap": {"n_resamples": 20, "ci": 0.95, "seed": 0},
+                "gdpp": {"variant": "static", "gamma": GDPP_GAMMA_RELEASED, "gamma_min": 1e-4, "gamma_max": 1e-1,
+                         "n_gammas": 4, "select_iteration": 5, **gdpp}}
+    gd_reference_job({"lr": [str(tmp_path / "p.npz"), str(tmp_path / "p.json")]}, settings,
+                     str(tmp_path / "gd.csv"), str(tmp_path / "search.csv"))
+    return pd.read_csv(tmp_path / "gd.csv"), pd.read_csv(tmp_path / "search.csv")
+
+
+def test_gd_reference_job_writes_the_fixed_gamma_or_the_search(tmp_path):
+    gd, search = _gd_job(tmp_path, {})
+    assert len(search) == 1 and search.source.iloc[0] == "fixed" and search.gamma.iloc[0] == GDPP_GAMMA_RELEASED
+    assert (gd[gd.method == "gdpp"].gamma == GDPP_GAMMA_RELEASED).all() and set(gd.variant.dropna()) == {"static"}
+    gd, search = _gd_job(tmp_path, {"gamma": "search", "variant": "compounding"})
+    assert len(search) == 4 and search.selected.sum() == 1 and set(search.source) == {"search"}
+    assert gd[gd.method == "gdpp"].gamma.iloc[0] == search[search.selected].gamma.iloc[0]
+    assert set(search.variant) == {"compounding"}
+
+
+def test_probing_defaults_are_the_releases(smoke):
+    s = probing_settings({"probing": {"tasks": {}}})
+    assert s["gdpp"]["variant"] == "static" and s["gdpp"]["gamma"] == 1.939212572065831e-4
+    assert s["gdpp"]["n_gammas"] == 300 and s["gdpp"]["select_iteration"] == 22 and s["bootstrap"]["ci"] == 0.95
+
+
+def test_main_figure_models_are_the_reference_transformer_and_mamba(smoke, repo):
+    cfg = validate(copy.deepcopy(smoke))
+    assert main_probe_models(cfg, "linear_regression") == ["transformer", "mamba"]
+    assert other_probe_models(cfg, "linear_regression") == ["s4"]
+    paper = validate(load_yaml(repo / "workflow" / "config" / "paper.yaml"))
+    assert "skewed_linear_regression" in paper["probing"]["tasks"]  # as released: skewed-trained LR models
+    assert main_probe_models(paper, "skewed_linear_regression") == ["transformer", "mamba"]
+    assert set(other_probe_models(paper, "skewed_linear_regression")) == {"s4", "rwkv"}
+    for f in ("paper", "cpu", "smoke"):
+        assert load_yaml(repo / "workflow" / "config" / f"{f}.yaml")["probing"]["bootstrap"]["ci"] == 0.95
+
+
+def test_choice_macros_name_every_choice():
+    info = {"titles": {"lr": "LR"}, "labels": {"tf": "TF", "mb": "Mamba", "s4": "S4"},
+            "models": {"lr": ["tf", "mb", "s4"]}, "main": {"lr": ["tf", "mb"]}, "other": {"lr": ["s4"]},
+            "data_titles": {"lr": "Skewed LR"}}
+    settings = probing_settings({"probing": {"tasks": {}}})
+    v = choice_macros(settings, info)
+    assert v["ProbeGdppVariant"] == "static" and v["ProbeGdppGamma"] == "1.939e-04"
+    assert "the release's value" in v["ProbeGdppGammaText"] and "computed once" in v["ProbeGdppVariantText"]
+    assert v["ProbeBandLevel"] == "95" and v["ProbeMainModelsText"] == "LR (TF, Mamba)"
+    assert v["ProbeOtherModelsText"] == "LR (S4)"
+    assert v["ProbeTrainDataText"] == "TF, Mamba, S4 trained on LR, probed on Skewed LR data"
+    assert choice_switches(info) == {"ProbingOther": True}
+    settings["gdpp"].update(gamma="search", variant="compounding")
+    v = choice_macros(settings, info)
+    assert v["ProbeGdppGamma"] == "search" and "300 values" in v["ProbeGdppGammaText"]
+    assert "von Oswald" in v["ProbeGdppVariantText"]
+    assert choice_switches({**info, "other": {"lr": []}}) == {"ProbingOther": False}
 
 
 def test_probe_model_job_end_to_end(tmp_path):
@@ -228,7 +347,14 @@ def test_config_without_probing_still_validates(smoke):
     (lambda c: c["probing"]["tasks"]["linear_regression"].update(seeds=[7]), ["seeds[0]", "7"]),
     (lambda c: c["probing"].update(gd_scale="raw"), ["probing.gd_scale", "per_dim"]),
     (lambda c: c["probing"].update(n_contxt=3), ["probing.n_contxt", "n_context"]),
-    (lambda c: c["probing"]["gdpp"].update(select_iteration=8), ["select_iteration", "gd_iterations"]),
+    (lambda c: c["probing"]["gdpp"].update(select_iteration=8, gamma="search"), ["select_iteration", "gd_iterations"]),
+    (lambda c: c["probing"]["gdpp"].update(variant="statik"), ["probing.gdpp.variant", "did you mean 'static'"]),
+    (lambda c: c["probing"]["gdpp"].update(gamma="serach"), ["probing.gdpp.gamma", "did you mean 'search'"]),
+    (lambda c: c["probing"]["gdpp"].update(gamma="2e-4"), ["probing.gdpp.gamma", "is text", "2.0e-4"]),
+    (lambda c: c["probing"]["gdpp"].update(gamma=-1.0e-4), ["probing.gdpp.gamma", "positive"]),
+    (lambda c: c["probing"]["gdpp"].update(gama=1.0e-4), ["probing.gdpp.gama", "did you mean 'gamma'"]),
+    (lambda c: c["probing"]["gdpp"].update(gamma="search", gamma_min=1.0e-2, gamma_max=1.0e-3),
+     ["gamma_min", "gamma_max"]),
 ])
 def test_bad_probing_config_is_named(smoke, edit, words):
     edit(smoke)
@@ -263,7 +389,8 @@ def test_smoke_probing_outputs(smoke_run):
     res = smoke_run / "results/smoke/probing"
     summary = pd.read_csv(res / "summary.csv")
     assert set(map(tuple, summary[["task", "model"]].drop_duplicates().to_numpy())) == {
-        ("linear_regression", "transformer"), ("linear_regression", "mamba"), ("decision_tree", "transformer")}
+        ("linear_regression", "transformer"), ("linear_regression", "mamba"), ("linear_regression", "s4"),
+        ("decision_tree", "transformer")}
     for _, d in summary.groupby(["task", "model"]):
         assert d.relative_depth.iloc[0] == 0.0 and d.relative_depth.iloc[-1] == 1.0 and len(d) == 2
     assert (summary.probe_mse_ci_low <= summary.probe_mse + 1e-12).all()
@@ -277,5 +404,6 @@ def test_smoke_probing_outputs(smoke_run):
     last = summary[(summary.task == "linear_regression") & (summary.model == "mamba")].iloc[-1]
     assert macros[macro_name("Probe", "linear_regression", "mamba", "last")] == f"{last.probe_mse / 5:.3f}"
     assert macros["ProbeContext"] == "10" and macros["ProbeQueries"] == "4"
-    for fig in ("probe_mse_by_depth", "probe_scale_shift_by_depth"):
+    assert macros["ProbeGdppVariant"] == "static" and macros["ProbeBandLevel"] == "95"
+    for fig in ("probe_mse_by_depth", "probe_scale_shift_by_depth", "probe_mse_by_depth_other_models"):
         assert (smoke_run / f"results/smoke/paper/generated/figures/{fig}.pdf").read_bytes().startswith(b"%PDF")

@@ -4,6 +4,8 @@
 from mambaicl.analysis.probe_config import (
     data_task_of,
     gd_reference_tasks,
+    main_probe_models,
+    other_probe_models,
     probe_data_spec,
     probe_models,
     probe_seeds,
@@ -15,6 +17,9 @@ from mambaicl.analysis.probe_config import (
 PROBING = probing_settings(config)
 PROBE_TASKS = probe_tasks(config)
 GD_TASKS = gd_reference_tasks(config)
+# Main probing figures: the reference Transformer and Mamba only (spec 11.2); the appendix figure: the rest.
+PROBE_MAIN = {t: main_probe_models(config, t) for t in PROBE_TASKS}
+PROBE_OTHER = {t: other_probe_models(config, t) for t in PROBE_TASKS}
 
 
 rule probe_prompts:

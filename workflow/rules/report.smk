@@ -269,8 +269,28 @@ rule figure_probe_mse:
     params:
         titles=probe_titles(),
         gd_scale=PROBING["gd_scale"],
+        models=PROBE_MAIN,
     log:
         f"{LOGS}/figures/probe_mse_by_depth.log",
+    script:
+        "../scripts/figure_probe_mse.py"
+
+
+# Appendix: every probed model other than the reference Transformer and Mamba (an extension of the paper's
+# Mamba-vs-Transformer figure), same colours.
+rule figure_probe_mse_other_models:
+    input:
+        summary=f"{RESULTS}/probing/summary.csv",
+        gd=f"{RESULTS}/probing/gd_reference.csv",
+    output:
+        report(f"{GENERATED}/figures/probe_mse_by_depth_other_models.pdf", caption="../report/probing.rst",
+               category="Probing"),
+    params:
+        titles=probe_titles(),
+        gd_scale=PROBING["gd_scale"],
+        models=PROBE_OTHER,
+    log:
+        f"{LOGS}/figures/probe_mse_by_depth_other_models.log",
     script:
         "../scripts/figure_probe_mse.py"
 
@@ -282,6 +302,7 @@ rule figure_probe_scale_shift:
         report(f"{GENERATED}/figures/probe_scale_shift_by_depth.pdf", caption="../report/probing.rst", category="Probing"),
     params:
         titles=probe_titles(),
+        models=PROBE_MAIN,
     log:
         f"{LOGS}/figures/probe_scale_shift_by_depth.log",
     script:
@@ -303,6 +324,10 @@ rule macros_probing:
             "skipped": {t: skipped_models(config, t) for t in PROBE_TASKS},
             "data": {t: f"{data_task_of(config, t)} ({options_text(probe_data_spec(config, t)['task'])})"
                      for t in PROBE_TASKS},
+            "data_titles": {t: task_title(task_spec(config, data_task_of(config, t)), data_task_of(config, t))
+                            for t in PROBE_TASKS},
+            "main": PROBE_MAIN,
+            "other": PROBE_OTHER,
         },
         expected=probing_macros(config),  # the names and switches the job must write
     log:
@@ -315,6 +340,8 @@ PAPER_INPUTS["probing"] = [f"{GENERATED}/macros_probing.tex"] + (
     [f"{GENERATED}/figures/probe_mse_by_depth.pdf", f"{GENERATED}/figures/probe_scale_shift_by_depth.pdf"]
     if PROBE_TASKS else []
 )
+if any(PROBE_OTHER.values()):
+    PAPER_INPUTS["probing_other_models"] = f"{GENERATED}/figures/probe_mse_by_depth_other_models.pdf"
 
 
 # The claims ledger as the paper's Claims section (after the introduction) and its counts, which the

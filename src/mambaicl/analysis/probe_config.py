@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import copy
 
-from ..config import seeds_of, task_params, task_spec
+from ..config import seeds_of, suggest, task_params, task_spec
+from ..config.schema import number_fix
 from ..errors import ConfigError
 from ..models import max_tokens_of
 from ..tasks import make_task, task_from_spec
@@ -25,6 +26,11 @@ PROBE_GENERATORS = ("linear_regression", "skewed_linear_regression", "sparse_lin
 GD_REFERENCE_GENERATORS = ("linear_regression", "skewed_linear_regression")
 
 
+# The GD++ gamma of Grazzi et al.'s released probing overlay (spec 11.1).
+GDPP_GAMMA_RELEASED = 1.939212572065831e-4
+GDPP_VARIANTS = ("static", "compounding")
+
+
 DEFAULTS = {
     "n_prompts": 64,             # spec 6.2: one batch of 64 tasks
     "n_points": 70,              # 40 context examples + 30 queries
@@ -32,10 +38,13 @@ DEFAULTS = {
     "fit_positions": {"start": 30, "end": 39},   # spec 6.4: context positions 31-40 (1-based)
     "data_seed": 20240203,
     "batch_size": 256,           # probed sequences per forward pass
-    "bootstrap": {"n_resamples": 10000, "ci": 0.9, "seed": 0},
+    "bootstrap": {"n_resamples": 10000, "ci": 0.95, "seed": 0},   # spec 11.2: seaborn's 95 % band
     "gd_scale": "per_dim",
     "gd_iterations": 24,
-    "gdpp": {"gamma_min": 1.0e-6, "gamma_max": 1.0e-3, "n_gammas": 31, "select_iteration": 22},
+    # spec 11.1: static GD++ with the released gamma; `gamma: search` runs the release's grid search
+    # (10^linspace(-6, -3, 300), lowest query MSE at iterate 22); `variant: compounding` is von Oswald's.
+    "gdpp": {"variant": "static", "gamma": GDPP_GAMMA_RELEASED, "gamma_min": 1.0e-6, "gamma_max": 1.0e-3,
+             "n_gammas": 300, "select_iteration": 22},
 }
 
 
@@ -97,6 +106,27 @@ def skipped_models(config: dict, task: str) -> list[str]:
     return [m for m in _trained_models(config, task) if not _model_fits(config, task, m)]
 
 
+def reference_probe_models(config: dict) -> list[str]:
+    """The models of the main probing figures (spec 11.2: Mamba vs Transformer only): ``report.reference_models``'
+    ``transformer_no_pe`` (a config without one, such as cpu.yaml, falls back to ``transformer_learned_pe``)
+    and ``mamba``."""
+    ref = config.get("report", {}).get("reference_models", {})
+    names = [ref.get("transformer_no_pe", ref.get("transformer_learned_pe")), ref.get("mamba")]
+    return [m for m in names if m]
+
+
+def main_probe_models(config: dict, task: str) -> list[str]:
+    """Probed models of ``task`` drawn in the main probing figures."""
+    ref = reference_probe_models(config)
+    return [m for m in probe_models(config, task) if m in ref and probe_seeds(config, task, m)]
+
+
+def other_probe_models(config: dict, task: str) -> list[str]:
+    """Probed models of ``task`` drawn in the appendix figure (every one not in the main figures)."""
+    ref = reference_probe_models(config)
+    return [m for m in probe_models(config, task) if m not in ref and probe_seeds(config, task, m)]
+
+
 def probe_seeds(config: dict, task: str, model: str) -> list[int]:
     entry = probing_settings(config)["tasks"][task] or {}
     trained = seeds_of(config, task, model)
@@ -126,6 +156,29 @@ def probe_data_spec(config: dict, task: str) -> dict:
             "n_points": s["n_points"], "seed": s["data_seed"]}
 
 
+def check_gdpp(g: dict, gd_iterations: int, fail) -> None:
+    """``probing.gdpp``: gamma is a positive number or 'search'; the grid and its iterate fit."""
+    gamma = g["gamma"]
+    if isinstance(gamma, str) and gamma != "search":
+        fix = number_fix(gamma, integer=False)
+        fail(f"'probing.gdpp.gamma' = '{gamma}' is text, not a number: write {fix} (YAML reads a number with an "
+             "exponent as text unless it has a dot and a sign)" if fix is not None else
+             f"'probing.gdpp.gamma' = '{gamma}' is neither a number nor 'search'{suggest(gamma, ['search'])}")
+    if not isinstance(gamma, str) and not (isinstance(gamma, (int, float)) and not isinstance(gamma, bool)
+                                           and gamma > 0):
+        fail(f"'probing.gdpp.gamma' = {gamma!r} must be a positive number or 'search' (default "
+             f"{GDPP_GAMMA_RELEASED}, the release's)")
+    if g["variant"] not in GDPP_VARIANTS:
+        fail(f"'probing.gdpp.variant' = {g['variant']!r}{suggest(str(g['variant']), GDPP_VARIANTS)}: choose "
+             f"from {', '.join(GDPP_VARIANTS)}")
+    if gamma == "search":
+        if not g["gamma_min"] < g["gamma_max"]:
+            fail(f"'probing.gdpp': gamma_min {g['gamma_min']} must be below gamma_max {g['gamma_max']}")
+        if g["select_iteration"] >= gd_iterations:
+            fail(f"'probing.gdpp.select_iteration' = {g['select_iteration']} must be below probing.gd_iterations "
+                 f"= {gd_iterations} (iterates are counted from 0)")
+
+
 def check_probing(config: dict) -> None:
     """Cross-field checks of the ``probing`` section; raises ConfigError naming the key and the fix."""
     def fail(msg: str):
@@ -139,12 +192,7 @@ def check_probing(config: dict) -> None:
     if not 0 <= fp["start"] < fp["end"] <= s["n_context"] - 1:
         fail(f"'probing.fit_positions' = {fp['start']}..{fp['end']} must be at least two context positions "
              f"within 0..{s['n_context'] - 1} (0-based, inclusive; probing.n_context = {s['n_context']})")
-    g = s["gdpp"]
-    if not g["gamma_min"] < g["gamma_max"]:
-        fail(f"'probing.gdpp': gamma_min {g['gamma_min']} must be below gamma_max {g['gamma_max']}")
-    if g["select_iteration"] >= s["gd_iterations"]:
-        fail(f"'probing.gdpp.select_iteration' = {g['select_iteration']} must be below probing.gd_iterations = "
-             f"{s['gd_iterations']} (iterates are counted from 0)")
+    check_gdpp(s["gdpp"], s["gd_iterations"], fail)
     trained = {exp["task"] for exp in config["experiments"]}
     for task, entry in s["tasks"].items():
         entry = entry or {}

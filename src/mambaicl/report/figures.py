@@ -42,9 +42,12 @@ def figure_settings_job(panels: dict[str, tuple[str, str]], train_points: int, o
     plot_setting_panels(rows, out_pdf, train_points, ylabel=metric_label(metric))
 
 
-def figure_probe_mse_job(summary_csv: str, gd_csv: str, titles: dict[str, str], gd_scale: str, out_pdf: str) -> None:
-    plot_probe_mse(pd.read_csv(summary_csv), pd.read_csv(gd_csv), titles, gd_scale, out_pdf)
+def figure_probe_mse_job(summary_csv: str, gd_csv: str, titles: dict[str, str], gd_scale: str, out_pdf: str,
+                         models: dict[str, list[str]] | None = None) -> None:
+    """``models``: task -> the models drawn (main figure: reference Transformer and Mamba; appendix: the rest)."""
+    plot_probe_mse(pd.read_csv(summary_csv), pd.read_csv(gd_csv), titles, gd_scale, out_pdf, models)
 
 
-def figure_probe_scale_shift_job(summary_csv: str, titles: dict[str, str], out_pdf: str) -> None:
-    plot_probe_scale_shift(pd.read_csv(summary_csv), titles, out_pdf)
+def figure_probe_scale_shift_job(summary_csv: str, titles: dict[str, str], out_pdf: str,
+                                 models: dict[str, list[str]] | None = None) -> None:
+    plot_probe_scale_shift(pd.read_csv(summary_csv), titles, out_pdf, models)

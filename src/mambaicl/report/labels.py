@@ -60,9 +60,10 @@ def options_text(spec_task: dict) -> str:
 
 
 def plot_scale(gd_scale: str, n_dims: int, kind: str) -> float:
-    """Factor applied to a raw MSE before plotting: ``kind`` is 'probe' or 'gd' (spec 6.9, defect D13)."""
+    """Factor applied to a raw MSE before plotting: ``kind`` is 'probe' or 'gd' (spec 6.9, defect D13).
+    ``released``: the probe raw, GD as the release logs it, 0.5 * MSE * 2/D = MSE / D (spec 11.1)."""
     if gd_scale == "per_dim":
         return 1.0 / n_dims
     if gd_scale == "released":
-        return 2.0 / n_dims if kind == "gd" else 1.0
+        return 1.0 / n_dims if kind == "gd" else 1.0
     raise ValueError(f"probing.gd_scale must be per_dim or released; got {gd_scale!r}")

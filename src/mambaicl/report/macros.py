@@ -19,6 +19,7 @@ from ..tasks import task_from_spec
 from ..training.checkpoints import load_checkpoint
 from .labels import k_values_upto, plot_scale, report_k_values, task_title
 from .latex import format_duration, format_number, git_commit, macro_name, macros_tex
+from .probing_text import CHOICE_MACROS, RAW_MACROS, choice_info, choice_macros, choice_switches
 
 
 def check_config(config: dict) -> None:
@@ -52,7 +53,7 @@ PROBING_FIXED = ("ProbePrompts", "ProbePoints", "ProbeContext", "ProbeQueries", 
                  "ProbeFitCount", "ProbeBootstrap", "ProbeCI", "ProbeGdScale", "ProbeGdIterations",
                  "ProbeGdLastIterate", "ProbeGammaMin", "ProbeGammaMax", "ProbeGammaCount",
                  "ProbeGammaSelectIteration", "ProbeTasksText", "ProbeSkippedText", "ProbeDataText",
-                 "ProbeGdTasksText")
+                 "ProbeGdTasksText") + CHOICE_MACROS
 
 
 def trained_tasks(config: dict) -> list[str]:
@@ -119,7 +120,8 @@ def probing_macros(config: dict) -> dict:
                   macro_name("Probe", task, "gdpp", "gamma")}
     if gd_tasks:
         names.add("ProbeGammaSelected")
-    return {"names": sorted(names), "switches": {"Probing": bool(tasks), "ProbingGd": bool(gd_tasks)}}
+    switches = {"Probing": bool(tasks), "ProbingGd": bool(gd_tasks), **choice_switches(choice_info(config))}
+    return {"names": sorted(names), "switches": switches}
 
 
 def paper_macros(config: dict) -> dict[str, dict]:
@@ -244,7 +246,8 @@ def macros_job(config: dict, curves: dict[str, str], models: dict[str, list[str]
 
 def macros_probing_job(settings: dict, info: dict, summary_csv: str | None, gd_csv: str | None, out_tex: str,
                        expected: dict | None = None) -> None:
-    """Every probing number and list the paper quotes. ``info``: titles, models and skipped models per task.
+    """Every probing number and list the paper quotes. ``info``: titles, models and skipped models per task,
+    and what ``report.probing_text.choice_macros`` reads (main and appendix models, data titles).
     ``expected``: ``probing_macros(config)``, the names and switches this job must write."""
     s = settings
     v: dict[str, str] = {
@@ -289,7 +292,8 @@ def macros_probing_job(settings: dict, info: dict, summary_csv: str | None, gd_c
         d = pd.read_csv(gd_csv)
         d = d[(d.task == gd_tasks[0]) & (d.method == "gdpp")]
         v["ProbeGammaSelected"] = f"{float(d.gamma.iloc[0]):.2e}"
-    switches = {"Probing": bool(tasks), "ProbingGd": bool(gd_tasks)}
+    v.update(choice_macros(s, info))
+    switches = {"Probing": bool(tasks), "ProbingGd": bool(gd_tasks), **choice_switches(info)}
     if expected is not None:
         check_names(v, switches, expected, "macros_probing.tex")
-    Path(out_tex).write_text(macros_tex(v) + switches_tex(switches))
+    Path(out_tex).write_text(macros_tex(v, RAW_MACROS) + switches_tex(switches))

@@ -1,5 +1,9 @@
-"""Probing figures (spec 6.10): probe MSE against relative depth with the GD / GD++ overlay (F4),
-and the probe's scale and shift against relative depth (F5). Same style as ``plots``."""
+"""Probing figures (spec 6.10, 11.2): probe MSE against relative depth with the GD / GD++ overlay (F4),
+and the probe's scale and shift against relative depth (F5). Same style as ``plots``.
+
+The main figures draw only the paper's reference Transformer and Mamba; every other probed model goes to
+the appendix figure. ``models`` (task -> model names) selects the curves; each model keeps one colour in
+every figure (the palette is assigned over all probed models of the summary, in its order)."""
 
 from __future__ import annotations
 
@@ -27,14 +31,23 @@ def _colors(summary: pd.DataFrame) -> dict[str, tuple]:
     return {label: palette[i] for i, label in enumerate(summary.label.unique())}
 
 
+def select_models(summary: pd.DataFrame, models: dict[str, list[str]] | None) -> pd.DataFrame:
+    """The rows of the models listed per task (all rows when ``models`` is None), tasks in summary order."""
+    if models is None:
+        return summary
+    keep = [(t, m) for t, ms in models.items() for m in ms]
+    return summary[[(t, m) in keep for t, m in zip(summary.task, summary.model)]]
+
+
 def plot_probe_mse(summary: pd.DataFrame, gd: pd.DataFrame, titles: dict[str, str], gd_scale: str,
-                   out_path: str | Path) -> None:
-    """One panel per probed task: probe MSE (log y, per ``gd_scale``) vs relative depth per model, bootstrap
-    band; GD and GD++ iterates on the tasks that have them."""
+                   out_path: str | Path, models: dict[str, list[str]] | None = None) -> None:
+    """One panel per probed task with a listed model: probe MSE (log y, per ``gd_scale``) vs relative depth
+    per model, bootstrap band; GD and GD++ iterates on the tasks that have them."""
     set_style()
-    tasks = list(summary.task.unique())
-    fig, axes = _grid(len(tasks))
     colors = _colors(summary)
+    summary = select_models(summary, models)
+    tasks = list(summary.task.unique())
+    fig, axes = _grid(max(1, len(tasks)))
     for ax, task in zip(axes.flat, tasks):
         d = summary[summary.task == task]
         for label, dm in d.groupby("label", sort=False):
@@ -47,7 +60,7 @@ def plot_probe_mse(summary: pd.DataFrame, gd: pd.DataFrame, titles: dict[str, st
             ax.plot(dg.relative_depth, dg.mse * f, lw=1.1, **GD_STYLES[method])
         ax.set_yscale("log")
         ax.set_title(titles.get(task, task), fontsize="small")
-        ax.set_ylabel("probe MSE / D" if gd_scale == "per_dim" else "probe MSE (GD: x 2/D)")
+        ax.set_ylabel("probe MSE / D" if gd_scale == "per_dim" else "probe MSE (GD: 0.5 MSE x 2/D)")
         ax.legend(fontsize="xx-small", loc="best")
     for ax in axes.flat[len(tasks):]:
         ax.set_visible(False)
@@ -57,14 +70,16 @@ def plot_probe_mse(summary: pd.DataFrame, gd: pd.DataFrame, titles: dict[str, st
     plt.close(fig)
 
 
-def plot_probe_scale_shift(summary: pd.DataFrame, titles: dict[str, str], out_path: str | Path) -> None:
-    """Per probed task, two panels: probe scale a_l and shift b_l vs relative depth, mean over prompts and
-    seeds with a bootstrap band. Reference lines at a = 1 and b = 0 (the read-out used as is)."""
+def plot_probe_scale_shift(summary: pd.DataFrame, titles: dict[str, str], out_path: str | Path,
+                           models: dict[str, list[str]] | None = None) -> None:
+    """Per probed task with a listed model, two panels: probe scale a_l and shift b_l vs relative depth, mean
+    over prompts and seeds with a bootstrap band. Reference lines at a = 1 and b = 0 (the read-out used as is)."""
     set_style()
-    tasks = list(summary.task.unique())
-    fig, axes = plt.subplots(2, len(tasks), figsize=(COLUMN_WIDTH_IN * max(1.2, 0.9 * len(tasks)), 3.8),
-                             squeeze=False, sharex=True)
     colors = _colors(summary)
+    summary = select_models(summary, models)
+    tasks = list(summary.task.unique())
+    fig, axes = plt.subplots(2, max(1, len(tasks)), figsize=(COLUMN_WIDTH_IN * max(1.2, 0.9 * len(tasks)), 3.8),
+                             squeeze=False, sharex=True)
     for j, task in enumerate(tasks):
         d = summary[summary.task == task]
         for i, (col, name, ref) in enumerate((("scale", "scale $a_l$", 1.0), ("shift", "shift $b_l$", 0.0))):
