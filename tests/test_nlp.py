@@ -317,3 +317,13 @@ def test_nlp_macros_list_the_matched_means(tmp_path):
     assert sorted(vals) == macro_names(["mamba_tiny"], [])
     assert vals["NlpMambaTinyMatchedMean"] == "0.250" and vals["NlpMambaTinyMean"] == "0.333"  # (16 x 0.25 + 2) / 18
     assert vals["NlpMatchedTasks"] == "16"
+
+
+def test_per_task_table_splits_many_models_into_blocks(tmp_path):
+    from mambaicl.nlp.report import TASK_TABLE_MODELS, reference_tasks_table_tex
+    ref = pd.read_csv(REF_5SHOT)
+    models = [c for c in ref.columns if c not in ("task", "category")]
+    results = {m: _summary(tmp_path, m, {t: 0.5 for t in TASK_NAMES}) for m in models}
+    tex = reference_tasks_table_tex(results, str(REF_5SHOT))
+    assert tex.count(r"\begin{tabular}") == -(-len(models) // TASK_TABLE_MODELS) == 3
+    assert tex.count("mean of 16 matched") == 3 and tex.count(r"\end{table}") == 1

@@ -19,6 +19,7 @@ MATCHED_TASKS = [t for t in TASK_NAMES if not TASK_INFO[t].substitute]
 FIG7_MODELS = ("mamba_370m", "mamba_2.8b", "rwkv4_pile_430m", "rwkv4_pile_1.5b", "rwkv4_pile_3b")
 # How the reference curves are labelled: their status in workflow/resources/reference/README.md.
 REFERENCE_CURVE_LABEL = "G et al. (recomputed from release files)"
+TASK_TABLE_MODELS = 6  # models per block of the per-task comparison table
 
 
 def task_label(name: str) -> str:
@@ -101,7 +102,7 @@ def reference_tasks_table_tex(results: dict[str, str], reference_csv: str) -> st
     model the table says so (small configs run local models G did not evaluate)."""
     ref = pd.read_csv(reference_csv).set_index("task")
     models = [m for m in results if m in ref.columns]
-    head = [r"\begin{table}[t]", r"\centering", r"\small",
+    head = [r"\begin{table}[tp]", r"\centering", r"\scriptsize", r"\setlength{\tabcolsep}{3pt}",
             r"\caption{Per task, ours\,/\,published 5-shot accuracy (G, Table 'complete results', two decimals) "
             rf"for the {len(MATCHED_TASKS)} tasks whose relation is G's; substitutes are left out. Our data are "
             r"rebuilt and the translation metric is changed (Section~\ref{sec:nlp}).}",
@@ -110,23 +111,28 @@ def reference_tasks_table_tex(results: dict[str, str], reference_csv: str) -> st
         return "\n".join(head + [r"No model of this run has a published column; the per-task comparison "
                                  r"needs the models of G.", r"\end{table}", ""])
     icl = accuracy_wide(results, "icl")
-    lines = head + [r"\resizebox{\linewidth}{!}{%", rf"\begin{{tabular}}{{ll{'r' * len(models)}}}", r"\toprule",
-                    " & ".join(["Category", "Task"] + [latex_escape(model_spec(m).label) for m in models]) + r" \\",
-                    r"\midrule"]
 
     def cell(ours: float, pub: float) -> str:
         return ("--" if pd.isna(ours) else format_number(ours, 2)) + r"\,/\," + (
             "--" if pd.isna(pub) else format_number(pub, 2))
 
-    for t in MATCHED_TASKS:
-        cells = [cell(icl.at[t, m], float(ref.at[t, m])) for m in models]
-        lines.append(" & ".join([TASK_INFO[t].category, latex_escape(TASK_INFO[t].label)] + cells) + r" \\")
-    lines.append(r"\midrule")
-    lines.append(" & ".join(["", f"mean of {len(MATCHED_TASKS)} matched"] + [
-        cell(icl.loc[MATCHED_TASKS, m].mean(), _published_mean(ref, m, MATCHED_TASKS)) for m in models]) + r" \\")
-    lines.append(" & ".join(["", "mean of 18"] + [
-        cell(icl[m].mean(), float(ref.at["mean_18_tasks", m])) for m in models]) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
+    lines = list(head)
+    for start in range(0, len(models), TASK_TABLE_MODELS):  # a block of columns per group of models
+        group = models[start:start + TASK_TABLE_MODELS]
+        lines += ([r"\par\medskip"] if start else []) + [
+            rf"\begin{{tabular}}{{ll{'r' * len(group)}}}", r"\toprule",
+            " & ".join(["Category", "Task"] + [latex_escape(model_spec(m).label) for m in group]) + r" \\",
+            r"\midrule"]
+        for t in MATCHED_TASKS:
+            cells = [cell(icl.at[t, m], float(ref.at[t, m])) for m in group]
+            lines.append(" & ".join([TASK_INFO[t].category, latex_escape(TASK_INFO[t].label)] + cells) + r" \\")
+        lines.append(r"\midrule")
+        lines.append(" & ".join(["", f"mean of {len(MATCHED_TASKS)} matched"] + [
+            cell(icl.loc[MATCHED_TASKS, m].mean(), _published_mean(ref, m, MATCHED_TASKS)) for m in group]) + r" \\")
+        lines.append(" & ".join(["", "mean of 18"] + [
+            cell(icl[m].mean(), float(ref.at["mean_18_tasks", m])) for m in group]) + r" \\")
+        lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [r"\end{table}", ""]
     return "\n".join(lines)
 
 
