@@ -124,3 +124,16 @@ def test_started_outside_the_repository_root(tmp_path):
                      f"{elsewhere.resolve()}, where the workflow's files are not found"]
     out = snakemake(["-n", "-s", str(work / "Snakefile"), "-d", str(elsewhere)], cwd=work, check=False)
     assert out.returncode != 0 and f"give --directory {work.resolve()}" in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("key,value", [("fixed_spacing", "uniform"), ("dummy_inactive", "half")])
+def test_outlier_placement_options_are_checked(smoke, key, value):
+    smoke["tasks"]["many_outlier_regression"].setdefault("params", {})[key] = value
+    msg = _error(validate, smoke)
+    assert "'tasks.many_outlier_regression.params'" in msg and key in msg and repr(value) in msg
+
+
+def test_outlier_placement_options_are_accepted(smoke):
+    smoke["tasks"]["many_outlier_regression"].setdefault("params", {}).update(
+        fixed_spacing="even", dummy_inactive="zero")
+    validate(smoke)

@@ -229,3 +229,101 @@ def test_smoke_run_nlp_outputs(smoke_run):
     for f in ["figures/nlp_box.pdf", "figures/nlp_shots.pdf", "tables/nlp_accuracy.tex", "macros_nlp.tex"]:
         assert (smoke_run / "results/smoke/paper/generated" / f).stat().st_size > 0
     assert "substitute" in (smoke_run / "results/smoke/paper/generated/tables/nlp_accuracy.tex").read_text()
+
+
+# --- published vs replicated (synthetic results) ------------------------------------------------------
+
+REF_5SHOT = Path(__file__).resolve().parents[1] / "workflow/resources/reference/grazzi_nlp_5shot.csv"
+
+
+def _summary(tmp_path, model, acc):
+    rows = [{"task": t, "setting": s, "accuracy": a, "n_pool": 100}
+            for t, a in acc.items() for s in ("icl", "zero_shot")]
+    path = tmp_path / f"{model}.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return str(path)
+
+
+def test_matched_tasks_leave_out_exactly_the_substitutes():
+    from mambaicl.nlp.report import MATCHED_TASKS
+    assert len(MATCHED_TASKS) == 16
+    assert set(TASK_NAMES) - set(MATCHED_TASKS) == {"knowledge_location_religion", "knowledge_person_language"}
+
+
+def test_reference_tables_per_task_and_matched_mean(tmp_path):
+    from mambaicl.nlp.report import MATCHED_TASKS, reference_table_tex, reference_tasks_table_tex
+    ref = pd.read_csv(REF_5SHOT).set_index("task")
+    ours = {t: (0.0 if TASK_INFO[t].substitute else round(float(ref.at[t, "mamba_2.8b"]) - 0.1, 2)) for t in TASK_NAMES}
+    results = {"mamba_2.8b": _summary(tmp_path, "mamba_2.8b", ours),
+               "smollm2_135m": _summary(tmp_path, "smollm2_135m", {t: 0.5 for t in TASK_NAMES})}
+    per_task = reference_tasks_table_tex(results, str(REF_5SHOT))
+    pub = float(ref.at["algorithmic_list_last", "mamba_2.8b"])
+    assert rf"{pub - 0.1:.2f}\,/\,{pub:.2f}" in per_task  # ours / published, per task
+    assert "location religion" not in per_task and "person language" not in per_task  # substitutes left out
+    assert "SmolLM2" not in per_task  # no published column, no column here
+    ours_matched = sum(ours[t] for t in MATCHED_TASKS) / 16
+    pub_matched = ref.loc[MATCHED_TASKS, "mamba_2.8b"].astype(float).mean()
+    assert abs(pub_matched - ours_matched - 0.1) < 1e-9
+    assert rf"mean of 16 matched & {ours_matched:.2f}\,/\,{pub_matched:.2f}" in per_task
+    means = reference_table_tex(results, str(REF_5SHOT))
+    row = next(line for line in means.splitlines() if line.startswith("mean of 16 matched"))
+    assert row.split(" & ")[1:3] == [f"{ours_matched:.3f}", f"{pub_matched:.3f}"]
+    assert row.split(" & ")[3:5] == ["0.500", r"-- \\"]
+    only_local = reference_tasks_table_tex({"smollm2_135m": results["smollm2_135m"]}, str(REF_5SHOT))
+    assert "No model of this run has a published column" in only_local and "tabular" not in only_local
+
+
+def _reference_curves(tmp_path):
+    rows = [{"model": m, "n_shots": k, "mean_accuracy": a, "n_tasks": 18, "source_note": "x"}
+            for m, a in [("mamba_130m", 0.3), ("mamba_370m", 0.5), ("rwkv4_pile_3b", 0.6)] for k in (1, 4, 16)]
+    path = tmp_path / "context_length.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return str(path)
+
+
+def test_published_curves_only_for_figure7_models_that_are_swept(tmp_path):
+    from mambaicl.nlp.report import published_curves
+    ref = _reference_curves(tmp_path)
+    got = published_curves(ref, ["mamba_130m", "rwkv4_pile_3b", "mamba_370m", "mamba_tiny"])
+    assert got.model.unique().tolist() == ["rwkv4_pile_3b", "mamba_370m"]  # 130m is not in G's Fig. 7
+    assert got[got.model == "mamba_370m"].mean_accuracy.tolist() == [0.5] * 3
+    assert published_curves(ref, ["mamba_tiny"]).empty and published_curves(None, ["mamba_370m"]).empty
+
+
+def test_shots_figure_overlays_published_curves_and_renders_without(tmp_path):
+    from mambaicl.nlp.report import REFERENCE_CURVE_LABEL, plot_shots
+    sweep = pd.DataFrame({"task": ["a", "b"] * 3, "k": [1, 1, 4, 4, 16, 16], "accuracy": [0.2, 0.4] * 3})
+    sweeps = {}
+    for m in ("mamba_370m", "mamba_tiny"):
+        sweep.to_csv(tmp_path / f"{m}.csv", index=False)
+        sweeps[m] = str(tmp_path / f"{m}.csv")
+    labels = plot_shots(sweeps, str(tmp_path / "with.pdf"), _reference_curves(tmp_path))
+    overlaid = [lab for lab in labels if REFERENCE_CURVE_LABEL in lab]
+    assert overlaid == [f"Mamba 370M, {REFERENCE_CURVE_LABEL}"]
+    labels = plot_shots({"mamba_tiny": sweeps["mamba_tiny"]}, str(tmp_path / "none.pdf"), _reference_curves(tmp_path))
+    assert not any(REFERENCE_CURVE_LABEL in lab for lab in labels)
+    assert (tmp_path / "none.pdf").stat().st_size > 0 and (tmp_path / "with.pdf").stat().st_size > 0
+
+
+def test_nlp_macros_list_the_matched_means(tmp_path):
+    import json
+
+    from mambaicl.nlp.report import macro_names, macros
+    results = {"mamba_tiny": _summary(tmp_path, "mamba_tiny",
+                                      {t: (1.0 if TASK_INFO[t].substitute else 0.25) for t in TASK_NAMES})}
+    (tmp_path / "meta.json").write_text(json.dumps({"seconds": 60}))
+    vals = macros(results, {}, {"mamba_tiny": str(tmp_path / "meta.json")}, str(REF_5SHOT),
+                  {"shots": 5, "n_prompts": 4, "n_zero_shot": 2, "seed": 41})
+    assert sorted(vals) == macro_names(["mamba_tiny"], [])
+    assert vals["NlpMambaTinyMatchedMean"] == "0.250" and vals["NlpMambaTinyMean"] == "0.333"  # (16 x 0.25 + 2) / 18
+    assert vals["NlpMatchedTasks"] == "16"
+
+
+def test_per_task_table_splits_many_models_into_blocks(tmp_path):
+    from mambaicl.nlp.report import TASK_TABLE_MODELS, reference_tasks_table_tex
+    ref = pd.read_csv(REF_5SHOT)
+    models = [c for c in ref.columns if c not in ("task", "category")]
+    results = {m: _summary(tmp_path, m, {t: 0.5 for t in TASK_NAMES}) for m in models}
+    tex = reference_tasks_table_tex(results, str(REF_5SHOT))
+    assert tex.count(r"\begin{tabular}") == -(-len(models) // TASK_TABLE_MODELS) == 3
+    assert tex.count("mean of 16 matched") == 3 and tex.count(r"\end{table}") == 1

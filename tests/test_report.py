@@ -55,11 +55,31 @@ def test_results_section_states_each_tasks_generator_options(tmp_path):
     spec = {"name": "ortho_outlier_regression", "n_dims": 20, "reference_weight": "fresh"}
     assert options_text(spec) == "n_dims = 20, reference_weight = fresh"
     out = tmp_path / "tasks.tex"
-    results_section_job(["ortho_fresh"], {"ortho_fresh": "Outliers"}, {"ortho_fresh": options_text(spec)}, out)
+    from mambaicl.report.labels import generator_choices_text
+    results_section_job(["ortho_fresh"], {"ortho_fresh": "Outliers"}, {"ortho_fresh": options_text(spec)}, out,
+                        choices={"ortho_fresh": generator_choices_text(spec)})
     text = out.read_text()
     assert r"\texttt{n\_dims = 20, reference\_weight = fresh}" in text
     assert r"\includegraphics[width=0.7\linewidth]{generated/figures/error_curves_ortho_fresh.pdf}" in text
     assert r"\input{generated/tables/errors_ortho_fresh.tex}" in text
+    assert "D-fixed-dummy" in text and "as in Park et al.'s release" in text  # the default placement is named
+
+
+def test_outlier_choices_are_named_with_the_generators_defaults():
+    import inspect
+
+    from mambaicl.report.labels import OUTLIER_CHOICE_DEFAULTS, generator_choices_text
+    from mambaicl.tasks.outliers import ManyOutlierRegression
+
+    defaults = {k: v.default for k, v in inspect.signature(ManyOutlierRegression).parameters.items()}
+    assert {k: defaults[k] for k in OUTLIER_CHOICE_DEFAULTS} == OUTLIER_CHOICE_DEFAULTS
+    many = generator_choices_text({"name": "many_outlier_regression"})
+    assert "Park et al.'s release" in many and "inactive ones included" in many
+    changed = generator_choices_text({"name": "many_outlier_regression", "fixed_spacing": "even",
+                                      "dummy_inactive": "zero"})
+    assert "our correction" in changed and "our alternative" in changed
+    assert "Dummy" not in generator_choices_text({"name": "ortho_outlier_regression"})
+    assert generator_choices_text({"name": "linear_regression"}) == ""
 
 
 def test_training_table_states_each_groups_recipe(repo, tmp_path):

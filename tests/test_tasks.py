@@ -81,7 +81,8 @@ def test_curriculum_zeroes_exactly_the_inactive_dims(name):
     task = make_task(name)
     active = 2 if name in ("sparse_parity",) else 4
     batch = task.sample(64, 30, gen(2), n_dims_active=active)
-    assert not batch.xs[..., active:].any()
+    clean = batch.xs if name != "many_outlier_regression" else batch.xs[batch.mask]
+    assert not clean[..., active:].any()  # many-outlier dummies are all-ones everywhere (spec 11.6)
     assert (batch.xs[..., :active] != 0).any(dim=(0, 1)).all()  # every active coordinate is used
     for key in ("x_dummy", "y_dummy"):
         if key in batch.extra:
@@ -244,11 +245,33 @@ def test_ortho_fresh_reference_is_random_direction():
 
 def test_outlier_settings():
     fixed = make_task("ortho_outlier_regression", setting="fixed_dummy").sample(4, 10, gen())
-    assert fixed.mask[0].tolist() == [True, False] * 5 and (fixed.mask == fixed.mask[0]).all()
+    assert fixed.mask[0].tolist() == [True, True] + [False, True] * 4 and (fixed.mask == fixed.mask[0]).all()
     clean = make_task("ortho_outlier_regression", setting="wo_dummy").sample(4, 10, gen())
     assert clean.mask.all()
     many_fixed = make_task("many_outlier_regression", setting="fixed_dummy").sample(2, 30, gen())
-    assert torch.nonzero(many_fixed.mask[0]).flatten().tolist() == [0, 10, 20]
+    assert torch.nonzero(~many_fixed.mask[0]).flatten().tolist() == list(range(9))  # as released
+
+
+def test_fixed_dummy_positions_released_and_even():
+    from mambaicl.tasks.outliers import fixed_outlier_positions
+    assert fixed_outlier_positions(101, 0.5) == list(range(2, 101, 2))  # spec 11.7: 2, 4, ..., 100
+    assert fixed_outlier_positions(101, 0.5, "even") == list(range(2, 101, 2))
+    assert fixed_outlier_positions(512, 0.9) == list(range(9))  # 1 // 0.1 == 9.0: positions 0-8 only
+    even = fixed_outlier_positions(512, 0.9, "even")
+    assert sorted(set(range(512)) - set(even))[:4] == [0, 1, 11, 21]
+    assert len(even) == pytest.approx(0.9 * 512, abs=2)
+    for n_points, p in [(101, 0.5), (512, 0.9), (40, 0.25)]:
+        task = make_task("many_outlier_regression", outlier_prob=p, setting="fixed_dummy", fixed_spacing="even")
+        mask = task.sample(2, n_points, gen()).mask[0]
+        assert torch.nonzero(~mask).flatten().tolist() == fixed_outlier_positions(n_points, p, "even")
+
+
+def test_fixed_spacing_option_changes_the_prompts():
+    released = make_task("many_outlier_regression", setting="fixed_dummy").sample(2, 50, gen(3))
+    even = make_task("many_outlier_regression", setting="fixed_dummy", fixed_spacing="even").sample(2, 50, gen(3))
+    assert not torch.equal(released.mask, even.mask) and not torch.equal(released.xs, even.xs)
+    ortho = make_task("ortho_outlier_regression", setting="fixed_dummy", fixed_spacing="even")
+    assert ortho.fixed_spacing == "even"
 
 
 def test_outlier_loss_and_metric_ignore_outliers():
@@ -269,10 +292,12 @@ def test_many_outlier_pairs():
     assert (batch.xs[outlier] == 1).all() and (batch.ys[outlier] == 1).all()
     tokens = task.tokens(batch)
     assert (tokens[:, 1::2][outlier][:, 0] == 1).all() and not tokens[:, 1::2][outlier][:, 1:].any()
-    cur = task.sample(4, 50, gen(), n_dims_active=4)
-    assert (cur.xs[~cur.mask][:, :4] == 1).all() and not cur.xs[..., 4:].any()
-    ones = make_task("many_outlier_regression", dummy_inactive="one").sample(4, 50, gen(), n_dims_active=4)
-    assert (ones.xs[~ones.mask] == 1).all()
+    ones = task.sample(4, 50, gen(), n_dims_active=4)  # default: all-ones on all coordinates (spec 11.6)
+    assert task.dummy_inactive == "one"
+    assert (ones.xs[~ones.mask] == 1).all() and not ones.xs[ones.mask][:, 4:].any()
+    zero = make_task("many_outlier_regression", dummy_inactive="zero").sample(4, 50, gen(), n_dims_active=4)
+    assert (zero.xs[~zero.mask][:, :4] == 1).all() and not zero.xs[..., 4:].any()
+    assert torch.equal(zero.mask, ones.mask) and not torch.equal(zero.xs, ones.xs)
 
 
 # --- parity -----------------------------------------------------------------------------------------------
@@ -391,6 +416,8 @@ BAD = [
     ("ortho_outlier_regression", {"setting": "odd"}, "setting"),
     ("ortho_outlier_regression", {"outlier_prob": 1.5}, "outlier_prob"),
     ("many_outlier_regression", {"dummy_inactive": "two"}, "dummy_inactive"),
+    ("many_outlier_regression", {"fixed_spacing": "uniform"}, "fixed_spacing"),
+    ("ortho_outlier_regression", {"fixed_spacing": 1}, "fixed_spacing"),
     ("sparse_parity", {"k": 11}, "k"),
     ("sparse_parity", {"support": "shared"}, "support"),
     ("mqar", {"query": "any"}, "query"),

@@ -11,7 +11,7 @@ from mambaicl.config.containers import check_image_present, execution_summary
 from mambaicl.config.invocation import apply_overrides
 from mambaicl.errors import ConfigError, DeviceError
 from mambaicl.evaluation.settings import setting_baselines, setting_data_spec, settings_of, task_baselines
-from mambaicl.report.labels import options_text, task_title
+from mambaicl.report.labels import generator_choices_text, options_text, task_title
 from mambaicl.runtime import check_cuda_guard
 from mambaicl.tasks import task_from_spec
 from mambaicl.validation import check_host

@@ -90,6 +90,19 @@ if nlp_enabled(config):
         script:
             "../scripts/nlp_table_reference.py"
 
+    rule nlp_table_reference_tasks:
+        input:
+            list(nlp_files(NLP_MODELS, "summary.csv").values()),
+            reference="workflow/resources/reference/grazzi_nlp_5shot.csv",
+        output:
+            f"{GENERATED}/tables/nlp_reference_tasks.tex",
+        params:
+            results=nlp_files(NLP_MODELS, "summary.csv"),
+        log:
+            f"{LOGS}/nlp/table_reference_tasks.log",
+        script:
+            "../scripts/nlp_table_reference_tasks.py"
+
     rule nlp_figure_box:
         input:
             list(nlp_files(NLP_MODELS, "summary.csv").values()),
@@ -106,6 +119,7 @@ if nlp_enabled(config):
     rule nlp_figure_shots:
         input:
             list(nlp_files(NLP_SWEEP, "sweep.csv").values()),
+            reference="workflow/resources/reference/grazzi_nlp_context_length.csv",
         output:
             pdf=report(f"{GENERATED}/figures/nlp_shots.pdf", caption="../report/nlp_shots.rst",
                        category="NLP study"),
@@ -136,5 +150,6 @@ if nlp_enabled(config):
             "../scripts/nlp_macros.py"
 
     PAPER_INPUTS["nlp"] = [f"{GENERATED}/macros_nlp.tex", f"{GENERATED}/tables/nlp_accuracy.tex",
-                           f"{GENERATED}/tables/nlp_reference.tex", f"{GENERATED}/figures/nlp_box.pdf",
+                           f"{GENERATED}/tables/nlp_reference.tex", f"{GENERATED}/tables/nlp_reference_tasks.tex",
+                           f"{GENERATED}/figures/nlp_box.pdf",
                            f"{GENERATED}/figures/nlp_shots.pdf"]

@@ -193,6 +193,7 @@ rule results_section:
         verdicts="verdicts" in PAPER_INPUTS,
         titles={t: task_title(task_spec(config, t), t) for t in TASKS},
         options={t: options_text(eval_data_spec(config, t)["task"]) for t in TASKS},
+        choices={t: generator_choices_text(eval_data_spec(config, t)["task"]) for t in TASKS},
     log:
         f"{LOGS}/tables/results_section.log",
     script:

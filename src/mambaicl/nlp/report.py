@@ -13,6 +13,15 @@ from .models import model_spec
 from .tasks import CATEGORIES, TASK_INFO, TASK_NAMES
 
 
+# Tasks whose definition is G's (no substitute relation); their mean is comparable with the published one.
+MATCHED_TASKS = [t for t in TASK_NAMES if not TASK_INFO[t].substitute]
+# G's Figure 7 models (spec 11.4); the published curves come from ``grazzi_nlp_context_length.csv``.
+FIG7_MODELS = ("mamba_370m", "mamba_2.8b", "rwkv4_pile_430m", "rwkv4_pile_1.5b", "rwkv4_pile_3b")
+# How the reference curves are labelled: their status in workflow/resources/reference/README.md.
+REFERENCE_CURVE_LABEL = "G et al. (recomputed from release files)"
+TASK_TABLE_MODELS = 6  # models per block of the per-task comparison table
+
+
 def task_label(name: str) -> str:
     info = TASK_INFO[name]
     return f"{info.label} (substitute: {info.substitute})" if info.substitute else info.label
@@ -51,15 +60,24 @@ def accuracy_table_tex(results: dict[str, str], shots: int) -> str:
     return "\n".join(lines)
 
 
+def _published_mean(ref: pd.DataFrame, model: str, tasks: list[str]) -> float:
+    """Mean of the published (two-decimal) per-task values over ``tasks``; NaN without a published column."""
+    return float(ref.loc[tasks, model].astype(float).mean()) if model in ref.columns else float("nan")
+
+
 def reference_table_tex(results: dict[str, str], reference_csv: str) -> str:
-    """Our 18-task and per-category means next to G's published ones, for models with a published column."""
+    """Our 18-task, matched-task and per-category means next to G's published ones, for every model (models
+    without a published column show --)."""
     ref = pd.read_csv(reference_csv).set_index("task")
     icl = accuracy_wide(results, "icl")
-    rows = [("mean of 18", "mean_18_tasks", TASK_NAMES)] + [
+    rows = [("mean of 18", "mean_18_tasks", TASK_NAMES),
+            (f"mean of {len(MATCHED_TASKS)} matched", None, MATCHED_TASKS)] + [
         (f"mean {c}", f"mean_{c}", [t for t in TASK_NAMES if TASK_INFO[t].category == c]) for c in CATEGORIES]
     lines = [r"\begin{table}[t]", r"\centering", r"\small",
              r"\caption{Our 5-shot accuracies against the published ones (G, Table 'complete results'). "
-             r"Models without a published column show ``--''.}", r"\label{tab:nlp-reference}",
+             r"Matched: the tasks whose relation is G's (substitutes excluded); its published value is the mean "
+             r"of the published two-decimal per-task values. Models without a published column show ``--''.}",
+             r"\label{tab:nlp-reference}", r"\resizebox{\linewidth}{!}{%",
              rf"\begin{{tabular}}{{l{'rr' * len(results)}}}", r"\toprule",
              " & ".join(["Mean"] + [rf"\multicolumn{{2}}{{c}}{{{latex_escape(model_spec(m).label)}}}"
                                     for m in results]) + r" \\",
@@ -68,11 +86,68 @@ def reference_table_tex(results: dict[str, str], reference_csv: str) -> str:
         cells = []
         for m in results:
             ours = icl.loc[tasks, m].mean()
-            pub = ref.at[key, m] if m in ref.columns else float("nan")
+            if key is None:
+                pub = _published_mean(ref, m, tasks)
+            else:
+                pub = ref.at[key, m] if m in ref.columns else float("nan")
             cells += [format_number(ours, 3), "--" if pd.isna(pub) else format_number(float(pub), 3)]
         lines.append(" & ".join([label] + cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+    lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
     return "\n".join(lines)
+
+
+def reference_tasks_table_tex(results: dict[str, str], reference_csv: str) -> str:
+    """Per matched task (G's definition, substitutes excluded): ours / published 5-shot accuracy for each
+    model of the run that has a published column, then the matched-task and 18-task means. Without such a
+    model the table says so (small configs run local models G did not evaluate)."""
+    ref = pd.read_csv(reference_csv).set_index("task")
+    models = [m for m in results if m in ref.columns]
+    head = [r"\begin{table}[tp]", r"\centering", r"\scriptsize", r"\setlength{\tabcolsep}{3pt}",
+            r"\caption{Per task, ours\,/\,published 5-shot accuracy (G, Table 'complete results', two decimals) "
+            rf"for the {len(MATCHED_TASKS)} tasks whose relation is G's; substitutes are left out. Our data are "
+            r"rebuilt and the translation metric is changed (Section~\ref{sec:nlp}).}",
+            r"\label{tab:nlp-reference-tasks}"]
+    if not models:
+        return "\n".join(head + [r"No model of this run has a published column; the per-task comparison "
+                                 r"needs the models of G.", r"\end{table}", ""])
+    icl = accuracy_wide(results, "icl")
+
+    def cell(ours: float, pub: float) -> str:
+        return ("--" if pd.isna(ours) else format_number(ours, 2)) + r"\,/\," + (
+            "--" if pd.isna(pub) else format_number(pub, 2))
+
+    lines = list(head)
+    for start in range(0, len(models), TASK_TABLE_MODELS):  # a block of columns per group of models
+        group = models[start:start + TASK_TABLE_MODELS]
+        lines += ([r"\par\medskip"] if start else []) + [
+            rf"\begin{{tabular}}{{ll{'r' * len(group)}}}", r"\toprule",
+            " & ".join(["Category", "Task"] + [latex_escape(model_spec(m).label) for m in group]) + r" \\",
+            r"\midrule"]
+        for t in MATCHED_TASKS:
+            cells = [cell(icl.at[t, m], float(ref.at[t, m])) for m in group]
+            lines.append(" & ".join([TASK_INFO[t].category, latex_escape(TASK_INFO[t].label)] + cells) + r" \\")
+        lines.append(r"\midrule")
+        lines.append(" & ".join(["", f"mean of {len(MATCHED_TASKS)} matched"] + [
+            cell(icl.loc[MATCHED_TASKS, m].mean(), _published_mean(ref, m, MATCHED_TASKS)) for m in group]) + r" \\")
+        lines.append(" & ".join(["", "mean of 18"] + [
+            cell(icl[m].mean(), float(ref.at["mean_18_tasks", m])) for m in group]) + r" \\")
+        lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [r"\end{table}", ""]
+    return "\n".join(lines)
+
+
+def published_curves(reference_csv: str | None, models: list[str]) -> pd.DataFrame:
+    """G's context-length means (model, n_shots, mean_accuracy, n_tasks) for the models of G's Figure 7
+    that ``models`` also sweeps, in ``models`` order; empty when none (or no file) matches."""
+    cols = ["model", "n_shots", "mean_accuracy", "n_tasks"]
+    if reference_csv is None:
+        return pd.DataFrame(columns=cols)
+    ref = pd.read_csv(reference_csv)
+    keep = [m for m in models if m in FIG7_MODELS]
+    out = ref[ref.model.isin(keep)][cols]
+    order = {m: i for i, m in enumerate(keep)}
+    return out.sort_values(["model", "n_shots"], key=lambda c: c.map(order) if c.name == "model" else c
+                           ).reset_index(drop=True)
 
 
 def sweep_curves(sweep: pd.DataFrame, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
@@ -119,7 +194,9 @@ def plot_box(results: dict[str, str], out_pdf: str, zero_shot: bool = False) -> 
     plt.close(fig)
 
 
-def plot_shots(sweeps: dict[str, str], out_pdf: str) -> None:
+def plot_shots(sweeps: dict[str, str], out_pdf: str, reference_csv: str | None = None) -> list[str]:
+    """Our sweep curves; with ``reference_csv``, G's published curves (``published_curves``) for the swept
+    models of G's Figure 7, dotted with hollow squares in the model's colour. Returns the legend labels."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -127,12 +204,17 @@ def plot_shots(sweeps: dict[str, str], out_pdf: str) -> None:
     set_style()
     fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 2.6))
     palette = sns.color_palette("colorblind")
+    published = published_curves(reference_csv, list(sweeps))
     for i, (model, path) in enumerate(sweeps.items()):
         c = sweep_curves(pd.read_csv(path))
         color = palette[i % len(palette)]
         ax.plot(c.k, c["mean"], marker="o", ms=3, color=color, label=f"{model_spec(model).label}, available tasks")
         ax.fill_between(c.k, c.ci_low, c.ci_high, color=color, alpha=0.2, lw=0)
         ax.plot(c.k, c.fixed_mean, ls="--", color=color, label=f"fixed {int(c.n_fixed.iloc[0])} tasks")
+        pub = published[published.model == model]
+        if len(pub):
+            ax.plot(pub.n_shots, pub.mean_accuracy, ls=":", marker="s", ms=3, mfc="none", color=color,
+                    label=f"{model_spec(model).label}, {REFERENCE_CURVE_LABEL}")
         if i == 0:
             for k, n in zip(c.k, c.n_tasks):
                 ax.annotate(str(n), (k, 0.02), ha="center", fontsize=6, color="0.4")
@@ -141,8 +223,10 @@ def plot_shots(sweeps: dict[str, str], out_pdf: str) -> None:
     ax.set_ylabel("mean accuracy")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=6)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
     fig.savefig(out_pdf)
     plt.close(fig)
+    return labels
 
 
 def nlp_enabled(config: dict) -> bool:
@@ -158,8 +242,9 @@ def _model_key(model: str) -> str:
 def macro_names(models: list[str], sweep_models: list[str]) -> list[str]:
     """Every macro ``macros`` writes for these evaluated and swept models (``report.macros.paper_macros``)."""
     names = {"NlpShots", "NlpNPrompts", "NlpNZeroShot", "NlpSeed", "NlpPubMambaTwoEightB", "NlpPoolPluralSingular",
-             "NlpPoolEnEs", "NlpPoolModel"}
-    names |= {macro_name("Nlp", _model_key(m), end) for m in models for end in ("Mean", "ZeroShot", "Minutes")}
+             "NlpPoolEnEs", "NlpPoolModel", "NlpMatchedTasks", "NlpPubMatchedMambaTwoEightB"}
+    names |= {macro_name("Nlp", _model_key(m), end) for m in models
+              for end in ("Mean", "MatchedMean", "ZeroShot", "Minutes")}
     names |= {macro_name("Nlp", _model_key(m), end) for m in sweep_models
               for end in ("SweepMaxK", "SweepTasksAtMaxK")}
     return sorted(names)
@@ -170,10 +255,13 @@ def macros(results: dict[str, str], sweeps: dict[str, str], metas: dict[str, str
     ref = pd.read_csv(reference_csv).set_index("task")
     vals = {"NlpShots": str(settings["shots"]), "NlpNPrompts": str(settings["n_prompts"]),
             "NlpNZeroShot": str(settings["n_zero_shot"]), "NlpSeed": str(settings["seed"]),
-            "NlpPubMambaTwoEightB": format_number(float(ref.at["mean_18_tasks", "mamba_2.8b"]), 3)}
+            "NlpPubMambaTwoEightB": format_number(float(ref.at["mean_18_tasks", "mamba_2.8b"]), 3),
+            "NlpMatchedTasks": str(len(MATCHED_TASKS)),
+            "NlpPubMatchedMambaTwoEightB": format_number(_published_mean(ref, "mamba_2.8b", MATCHED_TASKS), 3)}
     icl, zero = accuracy_wide(results, "icl"), accuracy_wide(results, "zero_shot")
     for m in results:
         vals[macro_name("Nlp", _model_key(m), "Mean")] = format_number(icl[m].mean(), 3)
+        vals[macro_name("Nlp", _model_key(m), "MatchedMean")] = format_number(icl.loc[MATCHED_TASKS, m].mean(), 3)
         vals[macro_name("Nlp", _model_key(m), "ZeroShot")] = format_number(zero[m].mean(), 3)
         meta = json.loads(Path(metas[m]).read_text())
         vals[macro_name("Nlp", _model_key(m), "Minutes")] = f"{meta['seconds'] / 60:.1f}"
@@ -205,12 +293,16 @@ def table_reference_job(results: dict, reference_csv: str, out_tex: str) -> None
     Path(out_tex).write_text(reference_table_tex(results, reference_csv))
 
 
+def table_reference_tasks_job(results: dict, reference_csv: str, out_tex: str) -> None:
+    Path(out_tex).write_text(reference_tasks_table_tex(results, reference_csv))
+
+
 def figure_box_job(results: dict, zero_shot: bool, out_pdf: str) -> None:
     plot_box(results, out_pdf, zero_shot=zero_shot)
 
 
-def figure_shots_job(sweeps: dict, out_pdf: str, out_csv: str) -> None:
-    plot_shots(sweeps, out_pdf)
+def figure_shots_job(sweeps: dict, out_pdf: str, out_csv: str, reference_csv: str | None = None) -> None:
+    plot_shots(sweeps, out_pdf, reference_csv)
     pd.concat([sweep_curves(pd.read_csv(p)).assign(model=m) for m, p in sweeps.items()]).to_csv(out_csv, index=False)
 
 

@@ -59,6 +59,33 @@ def options_text(spec_task: dict) -> str:
     return ", ".join(f"{k} = {v}" for k, v in sorted(spec_task.items()) if k != "name")
 
 
+# Defaults of the outlier generators' placement options (``tasks.outliers``; a test keeps them in step).
+OUTLIER_CHOICE_DEFAULTS = {"fixed_spacing": "released", "dummy_inactive": "one"}
+_SPACING_TEXT = {
+    "released": r"as in Park et al.'s release (defect D-fixed-dummy): for $p \le 1/2$ every "
+                r"$\lfloor 1/p \rfloor$-th position from the $\lfloor 1/p \rfloor$-th on, but for $p > 1/2$ "
+                r"only the first $\lfloor 1/(1-p) \rfloor$ positions, all at the start of the prompt",
+    "even": r"evenly spread (our correction of defect D-fixed-dummy): position $i \ge 1$ is an outlier iff "
+            r"$\lfloor ip \rfloor > \lfloor (i-1)p \rfloor$, which agrees with the release for $p = 1/2$",
+}
+_INACTIVE_TEXT = {
+    "one": "all-ones on every coordinate, curriculum-inactive ones included (Park et al.'s protocol)",
+    "zero": "all-ones on the curriculum-active coordinates and zero on the inactive ones (our alternative)",
+}
+
+
+def generator_choices_text(spec_task: dict) -> str:
+    """LaTeX sentences naming the placement choices of an outlier task instance (empty for other tasks),
+    defaults included, for the results section's captions."""
+    if spec_task["name"] not in ("ortho_outlier_regression", "many_outlier_regression"):
+        return ""
+    opts = {**OUTLIER_CHOICE_DEFAULTS, **spec_task}
+    text = rf"Outlier positions in the \texttt{{fixed\_dummy}} setting: {_SPACING_TEXT[opts['fixed_spacing']]}."
+    if spec_task["name"] == "many_outlier_regression":
+        text += rf" Dummy $x$: {_INACTIVE_TEXT[opts['dummy_inactive']]}."
+    return text
+
+
 def plot_scale(gd_scale: str, n_dims: int, kind: str) -> float:
     """Factor applied to a raw MSE before plotting: ``kind`` is 'probe' or 'gd' (spec 6.9, defect D13).
     ``released``: the probe raw, GD as the release logs it, 0.5 * MSE * 2/D = MSE / D (spec 11.1)."""

@@ -3,9 +3,16 @@ replaced by dummies. Loss and metric use the clean positions only (``PromptBatch
 
 Evaluation settings (option ``setting``), errors always on clean positions:
 - ``standard``: each position independently an outlier with probability ``outlier_prob``;
-- ``fixed_dummy``: outliers at deterministic, evenly spaced positions, the same in every prompt:
-  position i is an outlier iff floor((i+1) p) - floor(i p) = 1 (p = 0.5: i = 1, 3, 5, ...;
-  p = 0.9: every position except 0, 10, 20, ...), so position 0 is always clean;
+- ``fixed_dummy``: outliers at deterministic positions, the same in every prompt, placed per the
+  option ``fixed_spacing`` (0-based positions):
+  - ``released`` (default, spec 11.7, as read from Park et al.'s release): with p <= 0.5 the gap is
+    floor(1 / p) and the outliers sit at gap, 2 gap, ... (p = 0.5: 2, 4, ..., 100 of 101 points). With
+    p > 0.5 the release's gap computation (``1 // 0.1 == 9.0`` for p = 0.9) leaves a gap of 1 and only
+    the first floor(1 / (1 - p)) positions are outliers (p = 0.9: positions 0-8, all others clean);
+    release defect D-fixed-dummy;
+  - ``even`` (the corrected spacing): position i >= 1 is an outlier iff floor(i p) - floor((i-1) p) = 1,
+    i.e. a fraction p evenly spread, position 0 clean. It equals ``released`` for p = 0.5 (2, 4, ...);
+    for p = 0.9 every position except 0, 1, 11, 21, ... is an outlier;
 - ``wo_dummy``: no outliers (a clean LR prompt; the mask is all True).
 """
 
@@ -18,17 +25,35 @@ from .layout import interleave
 from .base import CURRICULUM_LONG, PromptBatch, Task, _schedule, check_choice, check_range, rand, randn
 
 SETTINGS = ("standard", "fixed_dummy", "wo_dummy")
+FIXED_SPACINGS = ("released", "even")
+_EPS = 1e-9  # guards floor() against binary round-off, e.g. 0.1 * 30 = 3.0000000000000004
+
+
+def fixed_outlier_positions(n_points: int, p: float, spacing: str = "released") -> list[int]:
+    """0-based outlier positions of the ``fixed_dummy`` setting (see the module docstring)."""
+    check_choice("fixed_dummy", "fixed_spacing", spacing, FIXED_SPACINGS)
+    if p <= 0.0:
+        return []
+    if spacing == "released":
+        if p <= 0.5:
+            gap = int(1.0 / p + _EPS)
+            return list(range(gap, n_points, gap))
+        # the release floor-divides by the clean probability as a decimal: 1 // 0.1 == 9.0, not 10
+        count = int(1.0 // round(1.0 - p, 12)) if p < 1.0 else n_points
+        return list(range(min(count, n_points)))
+    return [i for i in range(1, n_points)
+            if int(i * p + _EPS) - int((i - 1) * p + _EPS) >= 1]
 
 
 def outlier_positions(generator: torch.Generator, n_prompts: int, n_points: int, p: float,
-                      setting: str) -> torch.Tensor:
-    """(B, P) bool, True at outlier positions, per ``setting`` (see the module docstring)."""
+                      setting: str, spacing: str = "released") -> torch.Tensor:
+    """(B, P) bool, True at outlier positions, per ``setting`` and ``spacing`` (module docstring)."""
     device = generator.device
     if setting == "standard":
         return rand(generator, n_prompts, n_points) < p
     if setting == "fixed_dummy":
-        i = torch.arange(n_points, device=device, dtype=torch.float64)
-        fixed = (torch.floor((i + 1) * p) - torch.floor(i * p)) >= 1
+        fixed = torch.zeros(n_points, dtype=torch.bool, device=device)
+        fixed[fixed_outlier_positions(n_points, p, spacing)] = True
         return fixed[None].expand(n_prompts, n_points).clone()
     return torch.zeros(n_prompts, n_points, dtype=torch.bool, device=device)
 
@@ -62,12 +87,18 @@ def orthogonal_dummy(generator: torch.Generator, w_ref: torch.Tensor, active: in
 class _OutlierTask(Task):
     DEFAULT_OUTLIER_PROB = 0.5
 
-    def __init__(self, n_dims: int = 20, outlier_prob: float | None = None, setting: str = "standard"):
+    def __init__(self, n_dims: int = 20, outlier_prob: float | None = None, setting: str = "standard",
+                 fixed_spacing: str = "released"):
         super().__init__(n_dims)
         p = self.DEFAULT_OUTLIER_PROB if outlier_prob is None else outlier_prob
         check_range(self.name, "outlier_prob", p, 0.0, 1.0)
         check_choice(self.name, "setting", setting, SETTINGS)
-        self.outlier_prob, self.setting = float(p), setting
+        check_choice(self.name, "fixed_spacing", fixed_spacing, FIXED_SPACINGS)
+        self.outlier_prob, self.setting, self.fixed_spacing = float(p), setting, fixed_spacing
+
+    def _outliers(self, generator: torch.Generator, n_prompts: int, n_points: int) -> torch.Tensor:
+        return outlier_positions(generator, n_prompts, n_points, self.outlier_prob, self.setting,
+                                 self.fixed_spacing)
 
     @property
     def normalizer(self) -> float:
@@ -94,8 +125,8 @@ class OrthoOutlierRegression(_OutlierTask):
     REFERENCE_WEIGHTS = ("task", "fresh")
 
     def __init__(self, n_dims: int = 20, outlier_prob: float = 0.5, setting: str = "standard",
-                 reference_weight: str = "task"):
-        super().__init__(n_dims, outlier_prob, setting)
+                 reference_weight: str = "task", fixed_spacing: str = "released"):
+        super().__init__(n_dims, outlier_prob, setting, fixed_spacing)
         check_choice(self.name, "reference_weight", reference_weight, self.REFERENCE_WEIGHTS)
         self.reference_weight = reference_weight
 
@@ -104,7 +135,7 @@ class OrthoOutlierRegression(_OutlierTask):
         xs = self._sample_inputs(n_prompts, n_points, generator, n_dims_active)
         w = randn(generator, n_prompts, self.n_dims)
         ys = (xs @ w[..., None]).squeeze(-1)
-        outlier = outlier_positions(generator, n_prompts, n_points, self.outlier_prob, self.setting)
+        outlier = self._outliers(generator, n_prompts, n_points)
         w_ref = w if self.reference_weight == "task" else randn(generator, n_prompts, self.n_dims)
         x_dummy = orthogonal_dummy(generator, w_ref, active)  # (B, D)
         y_dummy = orthogonal_dummy(generator, w_ref, active)  # (B, D)
@@ -125,8 +156,9 @@ class ManyOutlierRegression(_OutlierTask):
     """Many-outlier regression (Park et al.; spec 2.8): with probability p = 0.9 a pair is replaced
     by (all-ones x, y = 1), i.e. tokens all-ones and (1, 0, ..., 0).
 
-    ``dummy_inactive``: value of the all-ones dummy on curriculum-inactive coordinates, ``zero``
-    (default: every x honours the curriculum) or ``one`` (to be confirmed against the release).
+    ``dummy_inactive``: value of the all-ones dummy on curriculum-inactive coordinates: ``one``
+    (default, P's protocol, spec 11.6: the release writes the dummy after the curriculum truncation, so
+    it is all-ones on all coordinates) or ``zero`` (our alternative: every x honours the curriculum).
     """
 
     name = "many_outlier_regression"
@@ -135,8 +167,8 @@ class ManyOutlierRegression(_OutlierTask):
     DEFAULT_EVAL_POINTS = 512
 
     def __init__(self, n_dims: int = 20, outlier_prob: float = 0.9, setting: str = "standard",
-                 dummy_inactive: str = "zero"):
-        super().__init__(n_dims, outlier_prob, setting)
+                 dummy_inactive: str = "one", fixed_spacing: str = "released"):
+        super().__init__(n_dims, outlier_prob, setting, fixed_spacing)
         check_choice(self.name, "dummy_inactive", dummy_inactive, ("zero", "one"))
         self.dummy_inactive = dummy_inactive
 
@@ -145,7 +177,7 @@ class ManyOutlierRegression(_OutlierTask):
         xs = self._sample_inputs(n_prompts, n_points, generator, n_dims_active)
         w = randn(generator, n_prompts, self.n_dims, 1)
         ys = (xs @ w).squeeze(-1)
-        outlier = outlier_positions(generator, n_prompts, n_points, self.outlier_prob, self.setting)
+        outlier = self._outliers(generator, n_prompts, n_points)
         dummy = torch.ones(self.n_dims, device=xs.device)
         if self.dummy_inactive == "zero":
             dummy[active:] = 0.0
