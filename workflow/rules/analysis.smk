@@ -145,31 +145,7 @@ if VERDICTS:
 
 
 # The claims ledger (spec 12): each claim of the two papers judged from the files above, or "not tested"
-# with what this config lacks. It reads only what the config produces.
-from mambaicl.analysis.claims_config import claim_roles, claim_tasks
-from mambaicl.nlp.report import nlp_enabled as _nlp_enabled
-
-CLAIM_ROLES = claim_roles(config)
-CLAIM_TASKS = claim_tasks(config, CLAIM_ROLES)
-
-
-def claims_inputs():
-    from mambaicl.nlp.models import MODELS as NLP_SPECS
-
-    nlp = _nlp_enabled(config)
-    return {
-        "roles": CLAIM_ROLES,
-        "g_tasks": {r: {**info, "curves": curves_of(info["instance"], "standard")} for r, info in CLAIM_TASKS.items()},
-        "verdicts": f"{RESULTS}/metrics/verdicts.csv" if VERDICTS else None,
-        "probing": f"{RESULTS}/probing/summary.csv" if PROBE_TASKS else None,
-        "probe_tasks": {t: {"curves": curves_of(t, "standard"),
-                            "train_points": config["tasks"][t]["curriculum"]["points"]["end"]} for t in PROBE_TASKS},
-        "scaling": f"{RESULTS}/benchmarks/forward_scaling.csv",
-        "nlp": nlp_files(config["nlp"]["models"], "summary.csv") if nlp else {},
-        "nlp_sizes": {m: NLP_SPECS[m].params_b for m in config["nlp"]["models"] if m in NLP_SPECS} if nlp else {},
-    }
-
-
+# with what this config lacks (inputs: common.smk claims_inputs).
 rule claims:
     input:
         curves=[curves_of(info["instance"], "standard") for info in CLAIM_TASKS.values()],

@@ -6,10 +6,12 @@ from pathlib import Path
 
 from snakemake.utils import validate as snakemake_validate
 
+from mambaicl.analysis.claims_config import claim_roles, claim_tasks
 from mambaicl.config import eval_data_spec, iter_runs, model_label, seeds_of, task_spec, train_spec
 from mambaicl.config.containers import check_image_present, execution_summary
 from mambaicl.config.invocation import apply_overrides
 from mambaicl.errors import ConfigError, DeviceError
+from mambaicl.nlp.report import nlp_enabled as _nlp_enabled
 from mambaicl.evaluation.settings import setting_baselines, setting_data_spec, settings_of, task_baselines
 from mambaicl.report.labels import generator_choices_text, options_text, task_title
 from mambaicl.runtime import check_cuda_guard
@@ -236,3 +238,26 @@ def nlp_location(w):
 
 def nlp_files(models, name):
     return {m: f"{NLP_DIR}/eval/{m}/{name}" for m in models}
+
+
+# --- the claims ledger (workflow/rules/analysis.smk: claims; VERDICTS and PROBE_TASKS are set there) ---
+
+CLAIM_ROLES = claim_roles(config)
+CLAIM_TASKS = claim_tasks(config, CLAIM_ROLES)
+
+
+def claims_inputs():
+    from mambaicl.nlp.models import MODELS as NLP_SPECS
+
+    nlp = _nlp_enabled(config)
+    return {
+        "roles": CLAIM_ROLES,
+        "g_tasks": {r: {**info, "curves": curves_of(info["instance"], "standard")} for r, info in CLAIM_TASKS.items()},
+        "verdicts": f"{RESULTS}/metrics/verdicts.csv" if VERDICTS else None,
+        "probing": f"{RESULTS}/probing/summary.csv" if PROBE_TASKS else None,
+        "probe_tasks": {t: {"curves": curves_of(t, "standard"),
+                            "train_points": config["tasks"][t]["curriculum"]["points"]["end"]} for t in PROBE_TASKS},
+        "scaling": f"{RESULTS}/benchmarks/forward_scaling.csv",
+        "nlp": nlp_files(config["nlp"]["models"], "summary.csv") if nlp else {},
+        "nlp_sizes": {m: NLP_SPECS[m].params_b for m in config["nlp"]["models"] if m in NLP_SPECS} if nlp else {},
+    }
