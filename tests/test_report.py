@@ -142,7 +142,8 @@ def test_macros_job_writes_exactly_the_names_listed_for_the_config(repo, tmp_pat
 
 
 def test_macros_probing_job_writes_exactly_the_names_listed_for_the_config(repo, tmp_path):
-    from mambaicl.analysis.probe_config import gd_reference_tasks, probe_models, probe_tasks, probing_settings
+    from mambaicl.analysis.probe_config import (gd_reference_tasks, main_probe_models, other_probe_models,
+                                                probe_models, probe_tasks, probing_settings)
     from mambaicl.config import load_yaml
     from mambaicl.report.macros import macros_probing_job, probing_macros
     from mambaicl.validation import validate
@@ -157,7 +158,9 @@ def test_macros_probing_job_writes_exactly_the_names_listed_for_the_config(repo,
     gd.to_csv(tmp_path / "gd.csv", index=False)
     info = {"titles": {t: t for t in tasks}, "labels": {m: m for m in config["models"]},
             "models": {t: probe_models(config, t) for t in tasks}, "skipped": {t: [] for t in tasks},
-            "data": {t: t for t in tasks}}
+            "data": {t: t for t in tasks}, "data_titles": {t: t for t in tasks},
+            "main": {t: main_probe_models(config, t) for t in tasks},
+            "other": {t: other_probe_models(config, t) for t in tasks}}
     settings = {k: v for k, v in probing_settings(config).items() if k != "tasks"}
     expected = probing_macros(config)
     out = tmp_path / "macros_probing.tex"
