@@ -31,10 +31,15 @@ def _see(r) -> str:
     return rf" ({kind}~\ref{{{r.evidence}}})"
 
 
+def breakable(text: str) -> str:
+    """Escaped ``text`` that may break after '/' and '_' (claim ids and task names are long)."""
+    return latex_escape(text).replace("/", r"/\allowbreak{}").replace(r"\_", r"\_\allowbreak{}")
+
+
 def _row(r) -> str:
     detail = r.measured if r.verdict != "not tested" else (r.missing + (f"; {r.measured}" if r.measured else ""))
-    return " & ".join([r"\texttt{" + latex_escape(r.id) + "}", latex_escape(r.claim), MARK[r.verdict],
-                       latex_escape(detail) + _see(r)]) + r" \\"
+    return " & ".join([r"\texttt{" + breakable(r.id) + "}", latex_escape(r.claim), MARK[r.verdict],
+                       breakable(detail) + _see(r)]) + r" \\"
 
 
 def claims_section_tex(df: pd.DataFrame) -> str:
@@ -44,10 +49,11 @@ def claims_section_tex(df: pd.DataFrame) -> str:
              r"and computed from this run's curves and tables (thresholds under \texttt{report.claims} and",
              r"\texttt{report.verdicts}; criteria below). A claim is \emph{not tested} where this configuration",
              r"lacks the runs it needs, or where the models it compares did not learn the task at this scale:",
-             r"two untrained models that ``match'' say nothing about the paper. Of \ClaimsTotal{} claims,",
-             r"\ClaimsReproduced{} are reproduced, \ClaimsNotReproduced{} are not and \ClaimsNotTested{} are not",
-             r"tested in this configuration.", "",
-             r"{\small", r"\begin{longtable}{@{}p{2.4cm}p{5.2cm}p{1.8cm}p{5.8cm}@{}}", r"\toprule",
+             r"two untrained models that ``match'' say nothing about the paper. Claims: \ClaimsTotal{};",
+             r"reproduced: \ClaimsReproduced{}; not reproduced: \ClaimsNotReproduced{}; not tested in this",
+             r"configuration: \ClaimsNotTested{}.", "",
+             r"{\footnotesize", r"\newcolumntype{L}[1]{>{\raggedright\arraybackslash}p{#1}}",
+             r"\begin{longtable}{@{}L{2.7cm}L{5.3cm}L{1.7cm}L{5.6cm}@{}}", r"\toprule",
              r"Claim & Statement & Verdict & Measured, or what is missing \\", r"\midrule", r"\endhead"]
     for paper, d in df.groupby("paper", sort=False):
         lines.append(rf"\multicolumn{{4}}{{@{{}}l}}{{\textit{{{latex_escape(paper)} et al.}}}} \\")
