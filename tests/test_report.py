@@ -176,3 +176,33 @@ def test_metric_directions_match_the_tasks():
 
     for name, cls in TASKS.items():
         assert (cls.metric in HIGHER_IS_BETTER) == cls.higher_is_better, name
+
+
+def test_error_curves_draw_one_panel_per_paper(repo, tmp_path):
+    """Each paper's panel shows its own models; Park's stops at the training length; RWKV is our extension."""
+    import matplotlib.pyplot as plt
+
+    from mambaicl.config import load_yaml, paper_groups
+    from mambaicl.report import plots
+    from mambaicl.validation import validate
+
+    paper = validate(load_yaml(repo / "workflow/config/paper.yaml"))
+    groups = paper_groups(paper, "linear_regression")
+    assert groups["grazzi"] == ["transformer", "mamba", "s4"] and groups["extension"] == ["rwkv"]
+    assert "mamba_park" in groups["park"] and "rwkv" not in groups["park"]
+    rows = [dict(kind=kind, name=name, label=name, k=k, normalized_mean=1.0, normalized_ci_low=0.9,
+                 normalized_ci_high=1.1) for kind, name in [("model", "g"), ("model", "p"), ("baseline", "ls")]
+            for k in range(30)]
+    saved = {}
+    real_close = plt.close
+    plots.plt.close = lambda fig: saved.setdefault("fig", fig)
+    try:
+        plots.plot_error_curves(pd.DataFrame(rows), tmp_path / "f.pdf", "LR", 11,
+                                groups={"grazzi": ["g"], "park": ["p"], "extension": ["absent"]})
+    finally:
+        plots.plt.close = real_close
+    axes = saved["fig"].axes
+    assert len(axes) == 2  # the empty extension panel is dropped
+    assert [line.get_label() for line in axes[0].lines if not line.get_label().startswith("_")] == ["g", "ls"]
+    park_lines = [line for line in axes[1].lines if line.get_label() == "p"]
+    assert max(park_lines[0].get_xdata()) == 10  # k < the training length of 11

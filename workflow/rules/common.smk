@@ -7,7 +7,7 @@ from pathlib import Path
 from snakemake.utils import validate as snakemake_validate
 
 from mambaicl.analysis.claims_config import claim_roles, claim_tasks
-from mambaicl.config import eval_data_spec, iter_runs, model_label, seeds_of, task_spec, train_spec
+from mambaicl.config import eval_data_spec, iter_runs, model_label, paper_groups, seeds_of, task_spec, train_spec
 from mambaicl.config.containers import check_image_present, execution_summary
 from mambaicl.config.invocation import apply_overrides
 from mambaicl.errors import ConfigError, DeviceError

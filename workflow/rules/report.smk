@@ -14,6 +14,7 @@ rule figure_error_curves:
                category="Results", subcategory="{task}"),
     params:
         train_points=lambda w: config["tasks"][w.task]["curriculum"]["points"]["end"],
+        groups=lambda w: paper_groups(config, w.task),
     log:
         f"{LOGS}/figures/error_curves_{{task}}.log",
     script:

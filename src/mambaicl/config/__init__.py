@@ -11,6 +11,7 @@ from .runs import (
     experiment_of,
     iter_runs,
     model_label,
+    paper_groups,
     seeds_of,
     spec_hash,
     task_params,
@@ -21,5 +22,5 @@ from .schema import DEFAULT_SCHEMA, REPO_ROOT, load_yaml, suggest, validate_sche
 
 __all__ = [
     "DEFAULT_SCHEMA", "REPO_ROOT", "eval_data_spec", "experiment_of", "iter_runs", "load_yaml", "model_label",
-    "seeds_of", "spec_hash", "suggest", "task_params", "task_spec", "train_spec", "validate_schema",
+    "paper_groups", "seeds_of", "spec_hash", "suggest", "task_params", "task_spec", "train_spec", "validate_schema",
 ]

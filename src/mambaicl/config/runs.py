@@ -89,3 +89,14 @@ def spec_hash(spec: Any) -> str:
     """Stable short hash of a JSON-serialisable spec."""
     blob = json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def paper_groups(config: dict, task: str) -> dict[str, list[str]]:
+    """The task's models by the ``paper`` label of their experiment (grazzi, park, extension; unlabelled:
+    models), in config order: the panels of the task's error-curve figure."""
+    out: dict[str, list[str]] = {}
+    for exp in config["experiments"]:
+        if exp["task"] == task:
+            group = out.setdefault(exp.get("paper", "models"), [])
+            group += [m for m in exp["models"] if m not in group]
+    return out

@@ -19,10 +19,12 @@ def figure_forward_scaling_job(csv: str, out_pdf: str) -> None:
     plot_forward_scaling(pd.read_csv(csv), out_pdf)
 
 
-def figure_error_curves_job(task: str, curves_csv: str, data_meta: str, train_points: int, out_pdf: str) -> None:
+def figure_error_curves_job(task: str, curves_csv: str, data_meta: str, train_points: int, out_pdf: str,
+                            groups: dict[str, list[str]] | None = None) -> None:
+    """``groups``: panel (grazzi, park, extension, models) -> the task's models it draws (``paper_groups``)."""
     spec, metric, higher = metric_info(data_meta)
     plot_error_curves(pd.read_csv(curves_csv), out_pdf, task_title(spec, task), train_points,
-                      ylabel=metric_label(metric), reference=0.5 if higher else 1.0)
+                      ylabel=metric_label(metric), reference=0.5 if higher else 1.0, groups=groups)
 
 
 def _reference(meta: dict) -> float:

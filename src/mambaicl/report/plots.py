@@ -25,6 +25,10 @@ def set_style() -> None:
     })
 
 
+PANEL_TITLES = {"grazzi": "Grazzi et al.'s models", "park": "Park et al.'s (to training length)",
+                "extension": "our extension", "models": "models"}
+
+
 def plot_error_curves(
     curves: pd.DataFrame,
     out_path: str | Path,
@@ -33,40 +37,52 @@ def plot_error_curves(
     log_y: bool = False,
     ylabel: str = "normalized squared error",
     reference: float = 1.0,
+    groups: dict[str, list[str]] | None = None,
 ) -> None:
     """Per-position metric vs in-context examples; models solid with CI bands, baselines dashed.
 
-    A dotted vertical line marks the training length, a dashed horizontal line the zero predictor
-    (``reference``: 1 for normalised errors, 0.5 = chance for accuracies).
+    ``groups``: panel key (grazzi, park, extension, models) -> the models it draws; one panel per group, each
+    with every baseline, so that each paper's figure shows its own model set (None: one panel, every model).
+    Park's panel stops at the training length (Park evaluate in distribution only, spec 11.8). A dotted
+    vertical line marks the training length, a dashed horizontal line the zero predictor (``reference``: 1
+    for normalised errors, 0.5 = chance for accuracies). Each model keeps one colour across the panels.
     """
     set_style()
-    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 2.4))
+    models_all = curves[curves.kind == "model"]["name"].unique().tolist()
+    groups = {k: [m for m in v if m in models_all] for k, v in (groups or {"models": models_all}).items()}
+    groups = {k: v for k, v in groups.items() if v} or {"models": models_all}
+    n = len(groups)
+    fig, axes = plt.subplots(1, n, figsize=(COLUMN_WIDTH_IN * (1 if n == 1 else 0.62 * n + 0.3), 2.4 if n == 1 else 2.8),
+                             sharey=True, squeeze=False)
     palette = sns.color_palette("colorblind")
+    colour = {m: palette[i % len(palette)] for i, m in enumerate(models_all)}
     marker = "o" if curves.k.nunique() == 1 else None  # single-position tasks (MQAR): points, not lines
-    models = curves[curves.kind == "model"]["label"].unique().tolist()
     baselines = curves[curves.kind == "baseline"]["label"].unique().tolist()
-    for i, label in enumerate(models):
-        d = curves[(curves.kind == "model") & (curves.label == label)]
-        ax.plot(d.k, d.normalized_mean, color=palette[i % len(palette)], lw=1.4, label=label, marker=marker)
-        ax.fill_between(d.k, d.normalized_ci_low, d.normalized_ci_high, color=palette[i % len(palette)],
-                        alpha=0.25, lw=0)
     greys = ["0.35", "0.6", "0.15", "0.75"]
-    for j, label in enumerate(baselines):
-        d = curves[(curves.kind == "baseline") & (curves.label == label)]
-        ax.plot(d.k, d.normalized_mean, color=greys[j % len(greys)], lw=1.0, ls="--", label=label, marker=marker)
-    ax.axvline(train_points - 1, color="0.3", ls=":", lw=1.0)
-    ax.axhline(reference, color="0.5", ls="--", lw=0.8)
-    ax.set_xlabel("in-context examples")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    for ax, (key, names) in zip(axes[0], groups.items()):
+        shown = curves[curves.k < train_points] if key == "park" else curves
+        for name in names:
+            d = shown[(shown.kind == "model") & (shown.name == name)]
+            ax.plot(d.k, d.normalized_mean, color=colour[name], lw=1.4, label=d.label.iloc[0], marker=marker)
+            ax.fill_between(d.k, d.normalized_ci_low, d.normalized_ci_high, color=colour[name], alpha=0.25, lw=0)
+        for j, label in enumerate(baselines):
+            d = shown[(shown.kind == "baseline") & (shown.label == label)]
+            ax.plot(d.k, d.normalized_mean, color=greys[j % len(greys)], lw=1.0, ls="--", label=label, marker=marker)
+        ax.axvline(train_points - 1, color="0.3", ls=":", lw=1.0)
+        ax.axhline(reference, color="0.5", ls="--", lw=0.8)
+        ax.set_xlabel("in-context examples")
+        ax.set_title(title if n == 1 else PANEL_TITLES.get(key, key), fontsize="small" if n > 1 else None)
+        ax.set_xlim(-0.5 if marker else 0, max(shown.k.max(), 0.5))
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.legend(fontsize="xx-small" if n > 1 else "x-small", loc="best")
+    axes[0][0].set_ylabel(ylabel)
+    if n > 1:
+        fig.suptitle(title, fontsize="medium", y=1.04)  # above the panel titles (savefig bbox is tight)
     if log_y:
-        ax.set_yscale("log")
+        axes[0][0].set_yscale("log")
     else:
         top = max(1.25 * reference, min(float(curves.normalized_mean.max()) * 1.05, 2.0 * reference))
-        ax.set_ylim(0, top)
-    ax.set_xlim(-0.5 if marker else 0, max(curves.k.max(), 0.5))
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.legend(fontsize="x-small", loc="best")
+        axes[0][0].set_ylim(0, top)
     fig.savefig(out_path)
     plt.close(fig)
 
