@@ -98,7 +98,12 @@ def profile_launches(config: dict, rt: cost.RunType, batch: int = 4) -> int:
 
 
 def fmt_h(x: float) -> str:
-    return f"{x:,.1f}"
+    return f"{x:,.1f}" if x >= 10 else f"{x:.3g}"
+
+
+def num(x: float) -> str:
+    """A plain number for the last lines: one decimal, or three significant digits below 10."""
+    return f"{x:.1f}" if x >= 10 else f"{x:.3g}"
 
 
 def main(argv: list[str] | None = None, out=None) -> dict:
@@ -156,7 +161,7 @@ def main(argv: list[str] | None = None, out=None) -> dict:
         totals["shared"] += h / sp
         p(f"{rt.task:26} {rt.model:24} {rt.backbone:15} {rt.d_model:>3}x{rt.n_layer:<3} {rt.params:>10,} "
           f"{rt.n_runs:>4} {rt.steps:>9,} {rt.mean_tokens:>7.1f} {rt.final_tokens:>5} {rt.tokens:>9.3g} "
-          f"{rt.flops:>9.3g} {ms:>8.2f} {h:>8.1f} {h_own:>8.1f} {a['ms']:>8.2f}  {src}")
+          f"{rt.flops:>9.3g} {ms:>8.2f} {h:>8.2f} {h_own:>8.2f} {a['ms']:>8.2f}  {src}")
 
     # packed: per pack group, host floor once, busy x K
     for (shape, _, steps), group in cost.pack_groups(types).items():
@@ -225,8 +230,8 @@ def main(argv: list[str] | None = None, out=None) -> dict:
       f"{share['transformer']}x others): {fmt_h(totals['shared'])}")
     p("  packed (modelled): K runs of one backbone shape and token schedule per process, host launch floor "
       "once per pack, GPU-busy time x K -- a model, not a measurement: " + fmt_h(totals["packed"]))
-    p(f"estimated GPU-hours today (one run at a time, fp32, measured step times): {totals['today']:.1f}")
-    p(f"estimated packed GPU-hours: {totals['packed']:.1f}")
+    p(f"estimated GPU-hours today (one run at a time, fp32, measured step times): {num(totals['today'])}")
+    p(f"estimated packed GPU-hours: {num(totals['packed'])}")
     return {**totals, "runs": n_runs, "tokens": tokens, "flops": flops, "run_types": len(types)}
 
 

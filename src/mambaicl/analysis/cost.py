@@ -120,7 +120,10 @@ def run_types(config: dict, params_of=None) -> list[RunType]:
         if key not in cache:
             cache[key] = (params_of(mspec, task) if params_of else build_model(
                 mspec, task.token_dim, seed=0, out_dim=task.out_dim).effective_parameters())
-        mean, final, _ = token_profile(task, spec["curriculum"]["points"], spec["steps"])
+        points = repr((sorted(spec["task"].items()), sorted(spec["curriculum"]["points"].items()), spec["steps"]))
+        if points not in cache:
+            cache[points] = token_profile(task, spec["curriculum"]["points"], spec["steps"])
+        mean, final, _ = cache[points]
         out.append(RunType(task_name, model, mspec["backbone"], mspec["d_model"], mspec["n_layer"],
                            cache[key], n, spec["steps"], spec["batch_size"], mean, final,
                            repr((spec["task"]["name"], sorted(spec["curriculum"]["points"].items())))))
