@@ -206,3 +206,11 @@ def test_error_curves_draw_one_panel_per_paper(repo, tmp_path):
     assert [line.get_label() for line in axes[0].lines if not line.get_label().startswith("_")] == ["g", "ls"]
     park_lines = [line for line in axes[1].lines if line.get_label() == "p"]
     assert max(park_lines[0].get_xdata()) == 10  # k < the training length of 11
+
+
+def test_latex_escape_escapes_each_special_character_once():
+    from mambaicl.report.latex import latex_escape
+
+    assert latex_escape(r"a\b") == r"a\textbackslash{}b"  # its braces are not escaped again
+    assert latex_escape("x_{1} 50% ~ ^ & # $") == r"x\_\{1\} 50\% \textasciitilde{} \^{} \& \# \$"
+    assert latex_escape("plain text") == "plain text"

@@ -55,11 +55,14 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:.0f} s"
 
 
+_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+            "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
+
+
 def latex_escape(text: str) -> str:
-    for a, b in [("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"),
-                 ("_", r"\_"), ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\^{}")]:
-        text = text.replace(a, b)
-    return text
+    """``text`` with LaTeX's special characters escaped, in one pass (so that the braces of an escape are
+    never escaped again)."""
+    return re.sub(r"[\\&%$#_{}~^]", lambda m: _ESCAPES[m.group()], text)
 
 
 def errors_at_k(curves: pd.DataFrame, k_values: list[int]) -> pd.DataFrame:
