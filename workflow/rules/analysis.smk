@@ -146,6 +146,8 @@ if VERDICTS:
 
 # The claims ledger (spec 12): each claim of the two papers judged from the files above, or "not tested"
 # with what this config lacks (inputs: common.smk claims_inputs).
+CLAIMS_INPUTS = claims_inputs()
+
 rule claims:
     input:
         curves=[curves_of(info["instance"], "standard") for info in CLAIM_TASKS.values()],
@@ -153,12 +155,12 @@ rule claims:
         probing=[f"{RESULTS}/probing/summary.csv"] if PROBE_TASKS else [],
         probe_curves=[curves_of(t, "standard") for t in PROBE_TASKS],
         scaling=f"{RESULTS}/benchmarks/forward_scaling.csv",
-        nlp=list(claims_inputs()["nlp"].values()),
+        nlp=list(CLAIMS_INPUTS["nlp"].values()),
         published="workflow/resources/reference/park_table1.csv",
     output:
         f"{RESULTS}/metrics/claims.csv",
     params:
-        inputs=claims_inputs(),
+        inputs=CLAIMS_INPUTS,
         rule={k: v for k, v in config["report"].get("claims", {}).items() if k != "models"},
         window=config["report"]["window"],
     log:

@@ -3,7 +3,7 @@ instances, from the config alone (the rules use it to name the ledger's inputs).
 
 from __future__ import annotations
 
-from ..config import model_label, suggest, task_spec
+from ..config import model_label, models_of, suggest, task_spec, trained_tasks
 from ..errors import ConfigError
 from .claims import G_TASKS
 
@@ -12,11 +12,7 @@ ROLES = ("transformer", "mamba", "s4", "rwkv")
 
 def _trained(config: dict) -> dict[str, list[str]]:
     """task instance -> models trained on it, in config order."""
-    out: dict[str, list[str]] = {}
-    for exp in config["experiments"]:
-        out.setdefault(exp["task"], [])
-        out[exp["task"]] += [m for m in exp["models"] if m not in out[exp["task"]]]
-    return out
+    return {t: models_of(config, t) for t in trained_tasks(config)}
 
 
 def claim_roles(config: dict) -> dict[str, str | None]:

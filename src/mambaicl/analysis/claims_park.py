@@ -120,14 +120,12 @@ def park_claims(verdicts: pd.DataFrame | None, published: pd.DataFrame) -> list[
 
 
 def _nlp_accuracy(summaries: dict[str, str]) -> dict[str, float]:
-    """model -> mean 5-shot (ICL) accuracy over the tasks it answered."""
-    acc = {}
-    for model, path in summaries.items():
-        df = pd.read_csv(path, keep_default_na=False)
-        df = df[(df.setting == "icl") & (df.skipped.astype(str) == "")]
-        if not df.empty:
-            acc[model] = float(df.accuracy.astype(float).mean())
-    return acc
+    """model -> mean 5-shot (ICL) accuracy over the tasks it answered (skipped tasks have none), as the NLP
+    section's means."""
+    from ..nlp.report import accuracy_wide  # here: the NLP report loads plotting libraries
+
+    means = accuracy_wide(summaries, "icl").mean()
+    return {m: float(v) for m, v in means.items() if pd.notna(v)}
 
 
 def claims_job(inputs: dict, rule: dict, window: int, published_csv: str, out_csv: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 
-from ..config import seeds_of, suggest, task_params, task_spec
+from ..config import models_of, seeds_of, suggest, task_params, task_spec
 from ..config.schema import number_fix
 from ..errors import ConfigError
 from ..models import max_tokens_of
@@ -76,10 +76,6 @@ def data_task_of(config: dict, task: str) -> str:
     return (probing_settings(config)["tasks"][task] or {}).get("data_task", task)
 
 
-def _trained_models(config: dict, task: str) -> list[str]:
-    return [m for exp in config["experiments"] if exp["task"] == task for m in exp["models"]]
-
-
 def _model_fits(config: dict, task: str, model: str) -> bool:
     max_tok = max_tokens_of(config["models"][model])
     if max_tok is None:
@@ -95,7 +91,7 @@ def probe_models(config: dict, task: str) -> list[str]:
     entry = probing_settings(config)["tasks"][task] or {}
     if "models" in entry:
         return list(entry["models"])
-    return [m for m in _trained_models(config, task) if _model_fits(config, task, m)]
+    return [m for m in models_of(config, task) if _model_fits(config, task, m)]
 
 
 def skipped_models(config: dict, task: str) -> list[str]:
@@ -103,7 +99,7 @@ def skipped_models(config: dict, task: str) -> list[str]:
     entry = probing_settings(config)["tasks"][task] or {}
     if "models" in entry:
         return []
-    return [m for m in _trained_models(config, task) if not _model_fits(config, task, m)]
+    return [m for m in models_of(config, task) if not _model_fits(config, task, m)]
 
 
 def reference_probe_models(config: dict) -> list[str]:
@@ -213,7 +209,7 @@ def check_probing(config: dict) -> None:
         if d_model_task != d_data:
             fail(f"'{key}.data_task' = '{data}' has n_dims {d_data}, but the models were trained on "
                  f"{d_model_task}-dimensional '{task}' inputs; pick a data task with the same n_dims")
-        models = _trained_models(config, task)
+        models = models_of(config, task)
         for i, m in enumerate(entry.get("models", [])):
             if m not in models:
                 fail(f"'{key}.models[{i}]' = '{m}' is not trained on '{task}' (trained: {', '.join(models)})")

@@ -11,16 +11,18 @@ from .runs import (
     experiment_of,
     iter_runs,
     model_label,
+    models_of,
     paper_groups,
     seeds_of,
     spec_hash,
     task_params,
     task_spec,
     train_spec,
+    trained_tasks,
 )
 from .schema import DEFAULT_SCHEMA, REPO_ROOT, load_yaml, suggest, validate_schema
 
 __all__ = [
     "DEFAULT_SCHEMA", "REPO_ROOT", "eval_data_spec", "experiment_of", "iter_runs", "load_yaml", "model_label",
-    "paper_groups", "seeds_of", "spec_hash", "suggest", "task_params", "task_spec", "train_spec", "validate_schema",
+    "models_of", "paper_groups", "seeds_of", "spec_hash", "suggest", "task_params", "task_spec", "train_spec", "trained_tasks", "validate_schema",
 ]

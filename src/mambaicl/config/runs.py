@@ -91,6 +91,16 @@ def spec_hash(spec: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def trained_tasks(config: dict) -> list[str]:
+    """The task instances some experiment trains, in config order (as the rules list them)."""
+    return list(dict.fromkeys(exp["task"] for exp in config["experiments"]))
+
+
+def models_of(config: dict, task: str) -> list[str]:
+    """The models trained on ``task``, in config order."""
+    return list(dict.fromkeys(m for exp in config["experiments"] if exp["task"] == task for m in exp["models"]))
+
+
 def paper_groups(config: dict, task: str) -> dict[str, list[str]]:
     """The task's models by the ``paper`` label of their experiment (grazzi, park, extension; unlabelled:
     models), in config order: the panels of the task's error-curve figure."""

@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ..models.mamba import scan_implementation
+from ..models.mamba import log_scan_implementation
 from ..runtime import configure_torch, resolve_device
 from ..tasks import task_from_spec
 from ..training.checkpoints import load_trained_model
@@ -35,8 +34,7 @@ def evaluate_model_job(model_path: str, data_npz: str, data_meta: str, out_npy: 
     configure_torch(dev, threads)
     prompts = load_prompt_set(data_npz, data_meta)
     model, state = load_trained_model(model_path, dev)
-    if (impl := scan_implementation(model, dev)) is not None:
-        print(impl, file=sys.stderr if impl.startswith("WARNING") else sys.stdout)
+    log_scan_implementation(model, dev)
     errs, extras = score_model(model, task_from_spec(state["spec"]["task"]), prompts, batch_size, dev)
     np.save(out_npy, errs)
     if out_extra is not None:

@@ -14,6 +14,7 @@ The mixer's parameter names and shapes equal mamba-ssm's ``Mamba`` module, so a 
 from __future__ import annotations
 
 import math
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -59,6 +60,13 @@ def scan_implementation(model: nn.Module, device: torch.device | str) -> str | N
     return (f"WARNING implementation: {n} Mamba blocks fall back to the package's own PyTorch scan on CUDA, "
             f"about ten times slower per step, because the kernels did not import ({why}); install "
             "mamba-ssm and causal-conv1d (README, GPU install) or use the container image")
+
+
+def log_scan_implementation(model: nn.Module, device: torch.device | str) -> None:
+    """Print ``scan_implementation``'s line into the job's log (a WARNING to stderr); nothing without Mamba blocks."""
+    line = scan_implementation(model, device)
+    if line is not None:
+        print(line, file=sys.stderr if line.startswith("WARNING") else sys.stdout)
 
 
 # ----------------------------------------------------------------------------------------------------------

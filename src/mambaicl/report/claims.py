@@ -59,11 +59,7 @@ def claims_section_tex(df: pd.DataFrame) -> str:
         lines.append(rf"\multicolumn{{4}}{{@{{}}l}}{{\textit{{{latex_escape(paper)} et al.}}}} \\")
         lines += [_row(r) for r in d.itertuples()]
     lines += [r"\bottomrule", r"\end{longtable}", "}", "", r"\paragraph{Criteria.}", r"\begin{itemize}"]
-    seen = {}
-    for r in df.itertuples():
-        family = r.id.split("/")[0]
-        seen.setdefault((family, r.criterion), None)
-    for family, criterion in seen:
+    for family, criterion in dict.fromkeys(zip(df.id.str.split("/").str[0], df.criterion)):
         lines.append(rf"\item \texttt{{{latex_escape(family)}}}: {latex_escape(criterion)}.")
     lines.append(r"\end{itemize}")
     failed = df[df.verdict == "not reproduced"]

@@ -11,13 +11,14 @@ import pandas as pd
 import torch
 
 from .. import __version__
+from ..analysis.claims import window_error
 from ..analysis.verdicts import DEFAULT_RULE
-from ..config import model_label, spec_hash, suggest, task_spec
+from ..config import model_label, models_of, spec_hash, suggest, task_spec, trained_tasks
 from ..errors import ConfigError
 from ..evaluation.settings import task_baselines
 from ..tasks import task_from_spec
 from ..training.checkpoints import load_checkpoint
-from .labels import k_values_upto, plot_scale, report_k_values, task_title
+from .labels import k_values_upto, plot_scale, task_title
 from .latex import format_duration, format_number, git_commit, macro_name, macros_tex
 from .probing_text import CHOICE_MACROS, RAW_MACROS, choice_info, choice_macros, choice_switches
 
@@ -54,14 +55,6 @@ PROBING_FIXED = ("ProbePrompts", "ProbePoints", "ProbeContext", "ProbeQueries", 
                  "ProbeGdLastIterate", "ProbeGammaMin", "ProbeGammaMax", "ProbeGammaCount",
                  "ProbeGammaSelectIteration", "ProbeTasksText", "ProbeSkippedText", "ProbeDataText",
                  "ProbeGdTasksText") + CHOICE_MACROS
-
-
-def trained_tasks(config: dict) -> list[str]:
-    return list(dict.fromkeys(exp["task"] for exp in config["experiments"]))  # config order, as the rules
-
-
-def models_of(config: dict, task: str) -> list[str]:
-    return list(dict.fromkeys(m for exp in config["experiments"] if exp["task"] == task for m in exp["models"]))
 
 
 def first_run(config: dict) -> tuple[str, str]:
@@ -161,19 +154,18 @@ def headline_macros(config: dict, curves: dict[str, str]) -> dict[str, str]:
     length (in distribution: never an extrapolation point)."""
     task, first_model = first_run(config)
     df = pd.read_csv(curves[task])
+    window = config["report"].get("window", 10)
     last = min(config["tasks"][task]["curriculum"]["points"]["end"], config["tasks"][task]["eval_points"]) - 1
-    first = max(0, last - config["report"].get("window", 10) + 1)
-    inside = df[(df.k >= first) & (df.k <= last)].groupby(["kind", "name"], sort=False)
-    means = inside.normalized_mean.mean()
-    labels = inside.label.first()
+    first = max(0, last - window + 1)
+    labels = df.groupby("name").label.first()
     out = {"HeadlineTask": task_title(task_spec(config, task), task), "HeadlineSlug": task.replace("_", "-"),
            "HeadlineKRange": f"{first}--{last}" if first < last else str(last),
-           "HeadlineModel": labels["model", first_model],
-           "HeadlineModelErr": format_number(means["model", first_model])}
-    if "baseline" in means.index.get_level_values(0):
-        base = means["baseline"]
-        best = base.idxmin()
-        out.update(HeadlineBaseline=labels["baseline", best], HeadlineBaselineErr=format_number(base[best]))
+           "HeadlineModel": labels[first_model],
+           "HeadlineModelErr": format_number(window_error(df, first_model, last, window))}
+    base = {b: window_error(df, b, last, window) for b in df[df.kind == "baseline"].name.unique()}
+    if base:
+        best = min(base, key=base.get)
+        out.update(HeadlineBaseline=labels[best], HeadlineBaselineErr=format_number(base[best]))
     else:
         out.update(HeadlineBaseline="no baseline", HeadlineBaselineErr="--")
     return out

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from tqdm import tqdm
 from ..config import spec_hash
 from ..errors import ConfigError, MambaICLError
 from ..models import ICLModel, build_model
-from ..models.mamba import scan_implementation
+from ..models.mamba import log_scan_implementation
 from ..models.base import set_dropout_generator
 from ..tasks import task_from_spec
 from .checkpoints import atomic_save, load_checkpoint
@@ -65,8 +64,7 @@ def train(
     task = task_from_spec(spec["task"])
     curriculum = Curriculum.from_dict(spec["curriculum"])
     model = build_model(spec["model"], task.token_dim, seed=spec["seed"], out_dim=task.out_dim).to(device)
-    if (impl := scan_implementation(model, device)) is not None:
-        print(impl, file=sys.stderr if impl.startswith("WARNING") else sys.stdout)
+    log_scan_implementation(model, device)
     opt, sched = _make_optimizer(model, spec, steps)
     # The data stream has its own generator on the training device: sampling stays on the GPU.
     data_gen = torch.Generator(device=device).manual_seed(10_000 + spec["seed"])
