@@ -214,3 +214,10 @@ def test_latex_escape_escapes_each_special_character_once():
     assert latex_escape(r"a\b") == r"a\textbackslash{}b"  # its braces are not escaped again
     assert latex_escape("x_{1} 50% ~ ^ & # $") == r"x\_\{1\} 50\% \textasciitilde{} \^{} \& \# \$"
     assert latex_escape("plain text") == "plain text"
+
+
+def test_tables_shrink_to_the_text_width_but_never_grow_and_missing_numbers_read_as_dashes():
+    from mambaicl.report.latex import FIT_TO_WIDTH, format_number
+
+    assert r"\ifdim\width>\linewidth" in FIT_TO_WIDTH  # scale only a table wider than the text
+    assert format_number(float("nan")) == "--" and format_number(0.12345, 2) == "0.12"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..report.latex import format_number, latex_escape, macro_name, macros_tex
+from ..report.latex import FIT_TO_WIDTH, format_number, latex_escape, macro_name, macros_tex
 from .models import model_spec
 from .tasks import CATEGORIES, TASK_INFO, TASK_NAMES
 
@@ -45,7 +45,7 @@ def accuracy_table_tex(results: dict[str, str], shots: int) -> str:
     lines = [r"\begin{table}[t]", r"\centering", r"\small",
              rf"\caption{{Accuracy per task, zero-shot baseline and {shots}-shot ICL, for the models of this run. "
              r"Substitute tasks are named (no offline source for the original relation).}",
-             r"\label{tab:nlp-accuracy}", r"\resizebox{\linewidth}{!}{%",
+             r"\label{tab:nlp-accuracy}", FIT_TO_WIDTH,
              rf"\begin{{tabular}}{{ll{'rr' * len(models)}}}", r"\toprule", head + r" \\", sub + r" \\", r"\midrule"]
     for t in TASK_NAMES:
         cells = []
@@ -77,7 +77,7 @@ def reference_table_tex(results: dict[str, str], reference_csv: str) -> str:
              r"\caption{Our 5-shot accuracies against the published ones (G, Table 'complete results'). "
              r"Matched: the tasks whose relation is G's (substitutes excluded); its published value is the mean "
              r"of the published two-decimal per-task values. Models without a published column show ``--''.}",
-             r"\label{tab:nlp-reference}", r"\resizebox{\linewidth}{!}{%",
+             r"\label{tab:nlp-reference}", FIT_TO_WIDTH,
              rf"\begin{{tabular}}{{l{'rr' * len(results)}}}", r"\toprule",
              " & ".join(["Mean"] + [rf"\multicolumn{{2}}{{c}}{{{latex_escape(model_spec(m).label)}}}"
                                     for m in results]) + r" \\",

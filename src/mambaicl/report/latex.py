@@ -43,8 +43,14 @@ def macro_name(*parts: str | int) -> str:
     return name
 
 
+# Wide tables shrink to the text width; narrow ones keep their natural size (\resizebox{\linewidth} alone
+# blew a two-column table up to twice its font size).
+FIT_TO_WIDTH = r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%"
+
+
 def format_number(value: float, digits: int = 3) -> str:
-    return f"{value:.{digits}f}"
+    """``value`` with ``digits`` decimals; "--" where there is no number (a mean over no tasks is NaN)."""
+    return "--" if value != value else f"{value:.{digits}f}"
 
 
 def format_duration(seconds: float) -> str:

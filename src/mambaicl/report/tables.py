@@ -9,7 +9,7 @@ import pandas as pd
 from ..analysis.verdicts import SYMBOLS
 from ..config import iter_runs, model_label, seeds_of, train_spec
 from .labels import metric_info, metric_label, report_k_values, task_title
-from .latex import error_table_tex, format_number, latex_escape
+from .latex import FIT_TO_WIDTH, error_table_tex, format_number, latex_escape
 
 
 def table_param_counts_job(counts_csv: str, out_tex: str) -> None:
@@ -56,7 +56,7 @@ def training_table_job(config: dict, out_tex: str) -> None:
              r"\caption{Training as configured for this run: Adam $(0.9, 0.999)$ without weight decay, batch "
              rf"{config['train']['batch_size']}, fresh prompts at every step; schedule (cosine annealing to zero or "
              r"constant), learning rate, gradient-norm clip, steps and seeds per task and group of models.}",
-             r"\label{tab:training}", r"\resizebox{\linewidth}{!}{%", r"\begin{tabular}{llllrrl}", r"\toprule",
+             r"\label{tab:training}", FIT_TO_WIDTH, r"\begin{tabular}{llllrrl}", r"\toprule",
              r"Task & Models & Schedule & LR & Clip & Steps & Seeds \\", r"\midrule"]
     for (task, schedule, lr, clip, steps, precision, seeds), models in grouped.items():
         sched = schedule + ("" if precision == "fp32" else f", {precision}")
@@ -86,7 +86,7 @@ def table_settings_job(title: str, task: str, curves: dict[str, str], window: in
              rf"\caption{{{latex_escape(title)}: normalized error per evaluation setting, mean over the last "
              rf"{window} positions each curve reaches (mean over seeds and prompts).}}",
              rf"\label{{tab:settings-{task.replace('_', '-')}}}",
-             r"\resizebox{\linewidth}{!}{%", rf"\begin{{tabular}}{{l{'r' * n}}}", r"\toprule",
+             FIT_TO_WIDTH, rf"\begin{{tabular}}{{l{'r' * n}}}", r"\toprule",
              " & ".join(["Model"] + [rf"\rotatebox{{60}}{{{c}}}" for c in names]) + r" \\", r"\midrule"]
     prev = None
     for (kind, _, label), row in wide.iterrows():
@@ -114,7 +114,7 @@ def table_retrieval_job(title: str, task: str, curves: dict[str, str], extra_csv
              r"the retrieval metric) and the released key-match error on the standard set, and nearest-value "
              r"accuracy on the further evaluation sets (mean over seeds and prompts).}",
              rf"\label{{tab:retrieval-{task.replace('_', '-')}}}",
-             r"\resizebox{\linewidth}{!}{%", rf"\begin{{tabular}}{{l{'r' * (len(head) - 1)}}}", r"\toprule",
+             FIT_TO_WIDTH, rf"\begin{{tabular}}{{l{'r' * (len(head) - 1)}}}", r"\toprule",
              " & ".join(head) + r" \\", r"\midrule"]
 
     def cell(setting, kind, name, metric):
@@ -145,7 +145,7 @@ def table_verdicts_job(verdicts_csv: str, task_titles: dict[str, str], model_lab
              r"parentheses: window error, or accuracy for parity), then the published verdict. "
              r"\checkmark{} on par, $\blacktriangle$ performance gap, $\times$ fails to learn; the rule is "
              r"stated in the text.}", r"\label{tab:verdicts}",
-             r"\resizebox{\linewidth}{!}{%", rf"\begin{{tabular}}{{l{'c' * len(models)}}}", r"\toprule",
+             FIT_TO_WIDTH, rf"\begin{{tabular}}{{l{'c' * len(models)}}}", r"\toprule",
              " & ".join(["Task"] + [latex_escape(model_labels.get(m, m)) for m in models]) + r" \\", r"\midrule"]
     for task, d in df.groupby("task", sort=False):
         cells = []
