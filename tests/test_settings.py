@@ -18,7 +18,7 @@ from mambaicl.tasks import make_task
 from mambaicl.analysis.verdicts import accuracy_verdict, regression_verdict, task_verdicts
 from mambaicl.validation import validate
 
-RULE = {"fails_at": 0.8, "on_par_abs": 0.05, "on_par_rel": 0.2, "parity_fails_at": 0.6, "parity_on_par_at": 0.95}
+RULE = {"fails_at": 0.8, "on_par_abs": 0.05, "on_par_rel": 0.2, "parity_on_par_at": 0.95}
 
 
 @pytest.fixture
@@ -157,8 +157,9 @@ def test_task_verdicts_use_the_window_and_best_reference():
     retrieval = pd.DataFrame({"setting": "standard", "kind": ["model", "model", "baseline"],
                               "name": ["a", "b", "mqar_nearest_key"], "metric": "nearest_value_accuracy",
                               "mean": [0.98, 0.1, 1.0]})
-    r = task_verdicts("retrieval", curves, RULE, 2, retrieval).set_index("name")
+    r = task_verdicts("retrieval", curves, RULE, 2, retrieval, n_pairs=4).set_index("name")
     assert r.verdict.to_dict() == {"a": "on_par", "b": "fails"}
+    assert r.loc["a", "trivial"] == pytest.approx(0.75)
 
 
 @pytest.mark.slow

@@ -184,6 +184,7 @@ def verdict_tasks():
                 "metric": task_from_spec(task_spec(config, t)).metric,
                 "curves": curves_of(t, "standard"),
                 "retrieval": f"{RESULTS}/metrics/{t}/retrieval.csv" if t in RETRIEVAL_TASKS else None,
+                "n_pairs": getattr(task_from_spec(task_spec(config, t)), "n_pairs", None),  # MQAR's chance
                 "train_points": config["tasks"][t]["curriculum"]["points"]["end"], "extension": extension}
             for t, (pub, extension) in rows.items()}
 

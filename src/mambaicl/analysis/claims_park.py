@@ -12,7 +12,8 @@ from __future__ import annotations
 import pandas as pd
 
 from .claims import (DEFAULT_CLAIMS_RULE, G_TASKS, Claim, fmt, g5_probing_claims, g6_nlp_claims,
-                     g7_scaling_claim, g_compare_claims, window_error, write_claims)
+                     g7_scaling_claim, g_compare_claims, write_claims)
+from .chance import relative_error, trivial_regression_error, window_error
 
 ROWS = {"linear_regression": "linear regression", "sparse_linear_regression": "sparse linear regression",
         "relu_2nn_regression": "2-layer ReLU networks", "decision_tree": "decision trees",
@@ -137,8 +138,9 @@ def claims_job(inputs: dict, rule: dict, window: int, published_csv: str, out_cs
     probe = pd.read_csv(inputs["probing"]) if inputs.get("probing") else None
     learned = {}
     for task, info in inputs.get("probe_tasks", {}).items():
-        curves = pd.read_csv(info["curves"])
-        learned[task] = {r: window_error(curves, roles[r], info["train_points"] - 1, window)
+        curves, t = pd.read_csv(info["curves"]), info["train_points"] - 1
+        trivial = trivial_regression_error(curves, t, window)
+        learned[task] = {r: relative_error(window_error(curves, roles[r], t, window), trivial)
                          for r in ("mamba", "transformer") if roles.get(r)}
     claims += g5_probing_claims(probe, roles, rule, learned)
     if inputs.get("nlp"):

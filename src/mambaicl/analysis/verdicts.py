@@ -3,12 +3,16 @@
 P states no numeric criteria, so the rule is the project's, with its thresholds in
 ``report.verdicts`` and stated in the paper text:
 
-- regression tasks: the mean normalised error over the last ``window`` positions, e = E. "fails" if
-  e >= ``fails_at``; "on par" if e is within ``on_par_abs`` absolute or ``on_par_rel`` relative of the
-  best reference (the best baseline or the best model on that task); "gap" otherwise;
-- accuracy tasks (parity): the final-position accuracy a. "fails" if a <= ``parity_fails_at``, "on
-  par" if a >= ``parity_on_par_at``, "gap" between;
-- retrieval (MQAR): the regression rule applied to 1 - nearest-value accuracy.
+- "fails" is relative to the task's trivial level (``analysis.chance``): a model fails if its error is at
+  least ``fails_at`` times the error of a predictor that learns nothing from the context (the better of the
+  zero predictor and the averaging baseline for regression, chance for parity and MQAR), so a model at
+  chance fails whatever the task's chance level;
+- regression tasks: the mean normalised error over the last ``window`` positions, e. "on par" if e is
+  within ``on_par_abs`` absolute or ``on_par_rel`` relative of the best reference (the best baseline or
+  the best model on that task); "gap" otherwise;
+- accuracy tasks (parity): the final-position accuracy a, as the error 1 - a against chance 1/2 for
+  "fails"; "on par" if a >= ``parity_on_par_at``, "gap" between;
+- retrieval (MQAR): the regression rule applied to 1 - nearest-value accuracy, against chance 1/n_pairs.
 
 Park's protocol (spec 11.8, the default ``at: training_length``): every score is read at the training
 length (the window ends at k = T - 1, T the curriculum's final number of points), and the best reference is
@@ -22,14 +26,15 @@ import pandas as pd
 
 from ..config import suggest
 from ..errors import ConfigError
+from .chance import chance_error, relative_error, trivial_regression_error
 
 SYMBOLS = {"on_par": r"\checkmark", "gap": r"$\blacktriangle$", "fails": r"$\times$"}
-DEFAULT_RULE = {"fails_at": 0.8, "on_par_abs": 0.05, "on_par_rel": 0.2, "parity_fails_at": 0.6,
-                "parity_on_par_at": 0.95}
+DEFAULT_RULE = {"fails_at": 0.8, "on_par_abs": 0.05, "on_par_rel": 0.2, "parity_on_par_at": 0.95}
 
 
-def regression_verdict(error: float, best: float, rule: dict) -> str:
-    if error >= rule["fails_at"]:
+def regression_verdict(error: float, best: float, rule: dict, trivial: float = 1.0) -> str:
+    """``trivial``: the task's trivial error level over the same window (``analysis.chance``)."""
+    if relative_error(error, trivial) >= rule["fails_at"]:
         return "fails"
     if error - best <= rule["on_par_abs"] or error <= best * (1 + rule["on_par_rel"]):
         return "on_par"
@@ -37,7 +42,7 @@ def regression_verdict(error: float, best: float, rule: dict) -> str:
 
 
 def accuracy_verdict(acc: float, rule: dict) -> str:
-    if acc <= rule["parity_fails_at"]:
+    if relative_error(1.0 - acc, chance_error("accuracy")) >= rule["fails_at"]:
         return "fails"
     return "on_par" if acc >= rule["parity_on_par_at"] else "gap"
 
@@ -50,10 +55,12 @@ def _window_error(curves: pd.DataFrame, window: int) -> pd.Series:
 
 def task_verdicts(kind: str, curves: pd.DataFrame, rule: dict, window: int,
                   retrieval: pd.DataFrame | None = None, train_points: int | None = None,
-                  reference_models: set[str] | None = None) -> pd.DataFrame:
-    """One row per model of the task: its score (error, or accuracy for parity) and verdict.
+                  reference_models: set[str] | None = None, n_pairs: int | None = None) -> pd.DataFrame:
+    """One row per model of the task: its score (error, or accuracy for parity), the task's trivial error
+    level it is judged against, and its verdict.
 
-    ``kind``: "regression", "accuracy" or "retrieval" (needs ``retrieval``: the retrieval.csv rows).
+    ``kind``: "regression", "accuracy" or "retrieval" (needs ``retrieval``: the retrieval.csv rows, and
+    ``n_pairs``: the prompts' key-value pairs, for chance).
     ``train_points``: judge at the training length (the curves up to k = train_points - 1, Park's protocol);
     None: at the last evaluated positions. ``reference_models``: the models that may be the best reference
     beside the baselines (None: every model of the curves)."""
@@ -68,18 +75,22 @@ def task_verdicts(kind: str, curves: pd.DataFrame, rule: dict, window: int,
         last = curves.sort_values("k").groupby(["kind", "name"], sort=False)["normalized_mean"].last()
         for (k, name), acc in last.items():
             if k == "model":
-                rows.append(dict(name=name, score=acc, best_reference=float("nan"), verdict=accuracy_verdict(acc, rule)))
+                rows.append(dict(name=name, score=acc, best_reference=float("nan"),
+                                 trivial=chance_error("accuracy"), verdict=accuracy_verdict(acc, rule)))
         return pd.DataFrame(rows)
     if kind == "retrieval":
         r = retrieval[(retrieval.setting == "standard") & (retrieval.metric == "nearest_value_accuracy")]
         err = pd.Series(1.0 - r["mean"].to_numpy(), index=pd.MultiIndex.from_frame(r[["kind", "name"]]))
         ref = err[[k != "model" or reference_models is None or n in reference_models for k, n in err.index]]
+        trivial = chance_error("retrieval", n_pairs)
     else:
         err, ref = _window_error(curves, window), _window_error(curves_ref, window)
+        trivial = trivial_regression_error(curves, train_points - 1 if train_points is not None else None, window)
     best = float(ref.min())
     for (k, name), e in err.items():
         if k == "model":
-            rows.append(dict(name=name, score=e, best_reference=best, verdict=regression_verdict(e, best, rule)))
+            rows.append(dict(name=name, score=e, best_reference=best, trivial=trivial,
+                             verdict=regression_verdict(e, best, rule, trivial)))
     return pd.DataFrame(rows)
 
 
@@ -92,7 +103,7 @@ def verdict_kind(metric: str, registry: str) -> str:
 def verdicts_job(tasks: dict[str, dict], models: dict[str, str], rule: dict, window: int, published_csv: str,
                  out_csv: str) -> None:
     """``tasks``: our task instance -> {"published": row name in P's table, "registry", "metric",
-    "curves": csv, "retrieval": csv or None, "train_points", "extension": bool}; ``models``: our model ->
+    "curves": csv, "retrieval": csv or None, "n_pairs": MQAR's pairs or None, "train_points", "extension": bool}; ``models``: our model ->
     P's column. ``rule``: the thresholds, ``at`` (training_length: Park's protocol, spec 11.8, or eval_end)
     and ``reference`` (protocol: baselines and Park's models only, or all)."""
     published = pd.read_csv(published_csv)
@@ -105,16 +116,17 @@ def verdicts_job(tasks: dict[str, dict], models: dict[str, str], rule: dict, win
         kind = verdict_kind(info["metric"], info["registry"])
         retrieval = pd.read_csv(info["retrieval"]) if info.get("retrieval") else None
         df = task_verdicts(kind, pd.read_csv(info["curves"]), thresholds, window, retrieval,
-                           info["train_points"] if at_training_length else None, reference)
+                           info["train_points"] if at_training_length else None, reference, info.get("n_pairs"))
         for r in df.itertuples():
             if r.name not in models:
                 continue
             rows.append(dict(task=task, published_task=info["published"], model=r.name, column=models[r.name],
-                             rule=kind, score=r.score, best_reference=r.best_reference, verdict=r.verdict,
+                             rule=kind, score=r.score, best_reference=r.best_reference, trivial=r.trivial,
+                             verdict=r.verdict,
                              published=pub.get((info["published"], models[r.name]), ""),
                              extension=bool(info.get("extension", False))))
-    cols = ["task", "published_task", "model", "column", "rule", "score", "best_reference", "verdict", "published",
-            "extension"]
+    cols = ["task", "published_task", "model", "column", "rule", "score", "best_reference", "trivial", "verdict",
+            "published", "extension"]
     pd.DataFrame(rows, columns=cols).to_csv(out_csv, index=False)
 
 

@@ -12,6 +12,7 @@ import torch
 
 from .. import __version__
 from ..analysis.claims import window_error
+from ..analysis.chance import chance_error
 from ..analysis.verdicts import DEFAULT_RULE
 from ..config import model_label, models_of, spec_hash, suggest, task_spec, trained_tasks
 from ..errors import ConfigError
@@ -220,7 +221,7 @@ def macros_job(config: dict, curves: dict[str, str], models: dict[str, list[str]
         v["VerdictFailsAt"] = f"{rule['fails_at']:g}"
         v["VerdictOnParAbs"] = f"{rule['on_par_abs']:g}"
         v["VerdictOnParRel"] = f"{100 * rule['on_par_rel']:g}"
-        v["VerdictParityFailsAt"] = f"{rule['parity_fails_at']:g}"
+        v["VerdictParityFailsAt"] = f"{1 - rule['fails_at'] * chance_error('accuracy'):g}"  # the accuracy that fails
         v["VerdictParityOnParAt"] = f"{rule['parity_on_par_at']:g}"
         v["VerdictWindowAt"] = ("ending at each task's training length (Park et al.'s protocol: they evaluate "
                                 "in distribution only)" if verdicts.get("at", "training_length") == "training_length"
