@@ -6,7 +6,10 @@ u, delta: (batch, d_inner, L); A: (d_inner, d_state); B, C: (batch, d_state, L))
 - ``selective_scan_ref``: a plain loop over time with autograd; the ground truth for tests (float64-capable);
 - ``selective_scan_cpu``: a custom autograd Function (``_SelectiveScanFn``) whose forward runs the recurrence
   without building a graph and whose backward is an explicit reverse-time recurrence (spec 9.3);
-- mamba-ssm's fused CUDA kernel, used by ``selective_scan`` only for CUDA tensors when ``mamba_ssm`` imports.
+- mamba-ssm's fused CUDA kernel, used by ``selective_scan`` only for CUDA tensors when ``mamba_ssm`` imports;
+- the package's Triton kernel (``triton_scan.selective_scan_triton``, optional: imported only when chosen).
+
+Which one a mixer runs follows the config's ``scan`` key (``resolve_scan``; ``set_scan`` sets it on a model).
 
 The mixer's parameter names and shapes equal mamba-ssm's ``Mamba`` module, so a state dict moves between them.
 """
@@ -14,6 +17,7 @@ The mixer's parameter names and shapes equal mamba-ssm's ``Mamba`` module, so a 
 from __future__ import annotations
 
 import math
+import os
 import sys
 
 import torch
@@ -21,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from ..errors import ConfigError
 from .base import Backbone
 from .blocks import ResidualStack
 
@@ -42,30 +47,160 @@ def kernels_available() -> bool:
     return _kernel_scan is not None and _kernel_conv is not None and torch.cuda.is_available()
 
 
-def scan_implementation(model: nn.Module, device: torch.device | str) -> str | None:
-    """One line for a job's log saying which selective scan ``model``'s Mamba blocks run on ``device``;
-    None for a model without Mamba blocks. On CUDA without the kernels the line starts with WARNING: the
-    own scan is correct but roughly ten times slower per step there (README "GPU device check")."""
-    mixers = [m for m in model.modules() if isinstance(m, MambaMixer)]
-    if not mixers:
+# ----------------------------------------------------------------------------------------------------------
+# Which implementation runs: the config's ``scan`` key
+# ----------------------------------------------------------------------------------------------------------
+
+# auto: mamba-ssm's kernels on CUDA when they import, else the Triton kernels on CUDA when triton imports, else
+# the PyTorch path (loudly on CUDA); kernels / triton: that one or a ConfigError; torch: the PyTorch path.
+SCAN_CHOICES = ("auto", "kernels", "triton", "torch")
+_KERNELS_HINT = ("install mamba-ssm and causal-conv1d on the CUDA host (`pip install -e .[cuda]`, README \"GPU "
+                 "install\") or use the container image")
+_TRITON_HINT = "install Triton (`pip install triton`, or `pip install -e .[triton]`)"
+
+
+def triton_unavailable(device: torch.device | str) -> str | None:
+    """Why the package's Triton kernels cannot run on ``device``; None when they can.
+
+    They run on CUDA when triton imports, and on CPU only in Triton's interpreter: TRITON_INTERPRET=1 set before
+    the kernel modules are first imported (triton.jit reads it when decorating; the tests do this)."""
+    try:
+        import triton  # noqa: F401 - optional: the package works without it
+    except Exception as e:  # noqa: BLE001 - ImportError, or a broken install
+        return f"triton did not import ({type(e).__name__}: {str(e)[:160]}); {_TRITON_HINT}"
+    if torch.device(device).type == "cuda":
         return None
-    n = len(mixers)
-    if torch.device(device).type != "cuda":
-        return f"implementation: {n} Mamba blocks on the package's own PyTorch scan (CPU path)"
-    if not all(m.use_kernels for m in mixers):
-        return f"implementation: {n} Mamba blocks on the package's own PyTorch scan (kernels switched off)"
-    if kernels_available():
-        return f"implementation: {n} Mamba blocks on mamba-ssm's and causal-conv1d's fused CUDA kernels"
-    why = "; ".join(f"{k}: {v[:160]}" for k, v in _KERNEL_IMPORT_ERRORS.items()) or "not importable"
-    return (f"WARNING implementation: {n} Mamba blocks fall back to the package's own PyTorch scan on CUDA, "
-            f"about ten times slower per step, because the kernels did not import ({why}); install "
-            "mamba-ssm and causal-conv1d (README, GPU install) or use the container image")
+    built = [m.INTERPRETED for name in ("triton_scan", "triton_wkv")
+             if (m := sys.modules.get(f"{__package__}.{name}")) is not None]
+    interpreted = all(built) if built else os.environ.get("TRITON_INTERPRET") == "1"
+    if interpreted:
+        return None
+    return (f"the Triton kernels need a CUDA device, not {torch.device(device).type} (on CPU only Triton's "
+            "interpreter runs them: set TRITON_INTERPRET=1 before anything imports triton)")
+
+
+def _scan_error(scan: str, why: str) -> ConfigError:
+    return ConfigError(f"config error: 'scan' = {scan} cannot run here: {why}; or set scan: auto")
+
+
+def resolve_scan(scan: str, device: torch.device | str) -> str:
+    """The selective scan a Mamba block runs on ``device`` under the config's ``scan`` choice: "kernels",
+    "triton" or "torch". A requested implementation that cannot run is a ``ConfigError`` naming the install
+    step, never a silent fallback."""
+    if scan not in SCAN_CHOICES:
+        raise ConfigError(f"config error: 'scan' = {scan!r} is not one of {', '.join(SCAN_CHOICES)}")
+    cuda = torch.device(device).type == "cuda"
+    if scan == "kernels":
+        if not cuda:
+            raise _scan_error(scan, f"mamba-ssm's kernels need a CUDA device, not {torch.device(device).type}")
+        if not kernels_available():
+            why = "; ".join(f"{k}: {v[:160]}" for k, v in _KERNEL_IMPORT_ERRORS.items()) or "not importable"
+            raise _scan_error(scan, f"the kernels did not import ({why}); {_KERNELS_HINT}")
+        return "kernels"
+    if scan == "triton":
+        why = triton_unavailable(device)
+        if why is not None:
+            raise _scan_error(scan, why)
+        return "triton"
+    if scan == "auto" and cuda:
+        if kernels_available():
+            return "kernels"
+        if triton_unavailable(device) is None:
+            return "triton"
+    return "torch"
+
+
+def resolve_wkv(scan: str, device: torch.device | str) -> str:
+    """The WKV an RWKV block runs on ``device``: "triton" under scan: triton, and under auto on CUDA when triton
+    imports; else "torch" (mamba-ssm has no WKV kernel, so scan: kernels keeps RWKV on PyTorch)."""
+    if scan not in SCAN_CHOICES:
+        raise ConfigError(f"config error: 'scan' = {scan!r} is not one of {', '.join(SCAN_CHOICES)}")
+    if scan == "triton":
+        why = triton_unavailable(device)
+        if why is not None:
+            raise _scan_error(scan, why)
+        return "triton"
+    if scan == "auto" and torch.device(device).type == "cuda" and triton_unavailable(device) is None:
+        return "triton"
+    return "torch"
+
+
+def check_scan(scan: str, device: torch.device | str) -> None:
+    """Raise ``ConfigError`` when ``scan`` names an implementation that cannot run on ``device`` (the workflow
+    runs this before any job, the jobs again when they build their model)."""
+    resolve_scan(scan, device)
+    resolve_wkv(scan, device)
+
+
+def _sequence_mixers(model: nn.Module):
+    from .rwkv import TimeMix  # here: rwkv imports this module
+
+    return ([m for m in model.modules() if isinstance(m, MambaMixer)],
+            [m for m in model.modules() if isinstance(m, TimeMix)])
+
+
+def set_scan(model: nn.Module, scan: str, device: torch.device | str | None = None) -> nn.Module:
+    """Make every Mamba and RWKV block of ``model`` follow the config's ``scan`` choice; with ``device``,
+    check first that the choice can run there (``ConfigError`` otherwise). Returns ``model``."""
+    if device is not None:
+        check_scan(scan, device)
+    elif scan not in SCAN_CHOICES:
+        raise ConfigError(f"config error: 'scan' = {scan!r} is not one of {', '.join(SCAN_CHOICES)}")
+    for m in (*_sequence_mixers(model)[0], *_sequence_mixers(model)[1]):
+        m.scan = scan
+    return model
+
+
+def scan_implementation(model: nn.Module, device: torch.device | str) -> str | None:
+    """The lines for a job's log saying which selective scan ``model``'s Mamba blocks and which WKV its RWKV
+    blocks run on ``device`` (one line per kind, joined by newlines); None for a model with neither. On CUDA
+    on the PyTorch path under scan: auto a line starts with WARNING: that path is correct but roughly ten times
+    slower per step there (README "GPU device check"). Raises ``ConfigError`` as ``resolve_scan`` does."""
+    mambas, rwkvs = _sequence_mixers(model)
+    dev = torch.device(device)
+    on = "CPU path" if dev.type != "cuda" else "CUDA"
+    interp = " in Triton's interpreter on CPU" if dev.type != "cuda" else ""
+    lines = []
+    if mambas:
+        n, scan = len(mambas), mambas[0].scan
+        impl = resolve_scan(scan, dev)
+        if impl == "kernels":
+            lines.append(f"implementation: {n} Mamba blocks on mamba-ssm's and causal-conv1d's fused CUDA kernels")
+        elif impl == "triton":
+            why = ""
+            if scan == "auto":
+                why = "; ".join(f"{k}: {v[:160]}" for k, v in _KERNEL_IMPORT_ERRORS.items()) or "not importable"
+                why = f", because mamba-ssm's kernels did not import ({why})"
+            lines.append(f"implementation: {n} Mamba blocks on the package's Triton selective scan{interp} (scan: "
+                         f"{scan}; causal conv and projections in PyTorch){why}")
+        elif dev.type != "cuda":
+            lines.append(f"implementation: {n} Mamba blocks on the package's own PyTorch scan (CPU path)")
+        elif scan == "torch":
+            lines.append(f"implementation: {n} Mamba blocks on the package's own PyTorch scan (kernels switched off, "
+                         "scan: torch)")
+        else:
+            why = "; ".join(f"{k}: {v[:160]}" for k, v in _KERNEL_IMPORT_ERRORS.items()) or "not importable"
+            lines.append(f"WARNING implementation: {n} Mamba blocks fall back to the package's own PyTorch scan on "
+                         f"CUDA, about ten times slower per step, because the kernels did not import ({why}) and "
+                         f"neither did triton; install mamba-ssm and causal-conv1d (README, GPU install), or "
+                         f"triton (`pip install triton`), or use the container image")
+    if rwkvs:
+        n, scan = len(rwkvs), rwkvs[0].scan
+        if resolve_wkv(scan, dev) == "triton":
+            lines.append(f"implementation: {n} RWKV blocks on the package's Triton WKV kernel{interp} (scan: {scan})")
+        elif dev.type == "cuda" and scan == "auto":
+            lines.append(f"WARNING implementation: {n} RWKV blocks run the package's own PyTorch WKV on CUDA, a "
+                         f"Python loop over time (launch-bound), because {triton_unavailable(dev)}")
+        else:
+            lines.append(f"implementation: {n} RWKV blocks on the package's own PyTorch WKV ({on}, scan: {scan})")
+    return "\n".join(lines) if lines else None
 
 
 def log_scan_implementation(model: nn.Module, device: torch.device | str) -> None:
-    """Print ``scan_implementation``'s line into the job's log (a WARNING to stderr); nothing without Mamba blocks."""
-    line = scan_implementation(model, device)
-    if line is not None:
+    """Print ``scan_implementation``'s lines into the job's log (WARNING lines to stderr); nothing for a model
+    without Mamba or RWKV blocks."""
+    text = scan_implementation(model, device)
+    for line in (text.splitlines() if text is not None else []):
         print(line, file=sys.stderr if line.startswith("WARNING") else sys.stdout)
 
 
@@ -272,7 +407,16 @@ class MambaMixer(nn.Module):
         self.A_log = nn.Parameter(torch.empty(self.d_inner, d_state))
         self.D = nn.Parameter(torch.empty(self.d_inner))
         self.out_proj = nn.Linear(self.d_inner, d_model, bias=False)
-        self.use_kernels = True  # False forces the pure-PyTorch path even where the CUDA kernels are available
+        self.scan = "auto"  # the config's scan choice (SCAN_CHOICES); set_scan sets it for a whole model
+
+    @property
+    def use_kernels(self) -> bool:
+        """False forces the pure-PyTorch path even where faster kernels are available (scan: torch)."""
+        return self.scan != "torch"
+
+    @use_kernels.setter
+    def use_kernels(self, on: bool) -> None:
+        self.scan = "auto" if on else "torch"
 
     @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator, n_layer: int = 1) -> None:
@@ -295,7 +439,8 @@ class MambaMixer(nn.Module):
         self.out_proj.weight.div_(math.sqrt(n_layer))  # prenorm-residual rescale, one residual per block
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.use_kernels and x.is_cuda and kernels_available():
+        impl = resolve_scan(self.scan, x.device)
+        if impl == "kernels":
             return self._forward_kernels(x)
         L = x.shape[1]
         xz = self.in_proj(x.transpose(0, 1))  # time-major (L, b, 2 d_inner)
@@ -308,9 +453,24 @@ class MambaMixer(nn.Module):
             xc = xc + xpad[k:k + L] * w[:, k]
         xc = F.silu(xc)
         dt, Bm, Cm = self.x_proj(xc).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
+        if impl == "triton":
+            return self._forward_triton(xc, z, dt, Bm, Cm)
         delta = F.softplus(self.dt_proj(dt))  # (L, b, d_inner)
         y = selective_scan_time_major(xc, delta, -torch.exp(self.A_log), Bm, Cm, self.D)
         return self.out_proj(y * F.silu(z)).transpose(0, 1)
+
+    def _forward_triton(self, xc, z, dt, Bm, Cm) -> torch.Tensor:
+        """The Triton scan on the PyTorch path's time-major tensors (xc, z: (L, b, d_inner); dt: (L, b, r);
+        Bm, Cm: (L, b, n)), passed as (b, channels, L) views without copies; softplus, bias, D and the silu
+        gate are fused into the kernel as in mamba-ssm."""
+        from .triton_scan import selective_scan_triton
+
+        delta = F.linear(dt, self.dt_proj.weight)  # bias is added inside the kernel
+        cl = (1, 2, 0)  # time-major (L, b, c) -> (b, c, L) view
+        y = selective_scan_triton(xc.permute(cl), delta.permute(cl), -torch.exp(self.A_log.float()),
+                                  Bm.permute(cl), Cm.permute(cl), self.D.float(), z=z.permute(cl),
+                                  delta_bias=self.dt_proj.bias.float(), delta_softplus=True)
+        return self.out_proj(y.permute(2, 0, 1)).transpose(0, 1)
 
     def _forward_kernels(self, x: torch.Tensor) -> torch.Tensor:
         """mamba-ssm's unfused-projection path with the CUDA kernels (layouts: (b, channels, L))."""
