@@ -63,17 +63,17 @@ def triton_unavailable(device: torch.device | str) -> str | None:
     """Why the package's Triton kernels cannot run on ``device``; None when they can.
 
     They run on CUDA when triton imports, and on CPU only in Triton's interpreter: TRITON_INTERPRET=1 set before
-    the kernel modules are first imported (triton.jit reads it when decorating; the tests do this)."""
+    anything imports triton and still set when they run (the tests do this)."""
     try:
         import triton  # noqa: F401 - optional: the package works without it
     except Exception as e:  # noqa: BLE001 - ImportError, or a broken install
         return f"triton did not import ({type(e).__name__}: {str(e)[:160]}); {_TRITON_HINT}"
     if torch.device(device).type == "cuda":
         return None
+    # the interpreter reads the variable when decorating and again at launch; kernels built for a GPU stay so
     built = [m.INTERPRETED for name in ("triton_scan", "triton_wkv")
              if (m := sys.modules.get(f"{__package__}.{name}")) is not None]
-    interpreted = all(built) if built else os.environ.get("TRITON_INTERPRET") == "1"
-    if interpreted:
+    if os.environ.get("TRITON_INTERPRET") == "1" and all(built):
         return None
     return (f"the Triton kernels need a CUDA device, not {torch.device(device).type} (on CPU only Triton's "
             "interpreter runs them: set TRITON_INTERPRET=1 before anything imports triton)")

@@ -21,8 +21,8 @@ dtype. The backward first recomputes the states into an fp32 scratch buffer (b, 
 reverse recurrence. Reductions across programs (dB, dC over channel blocks; dA, dD, d delta_bias over
 sequences) go to per-program partial buffers summed afterwards, not atomics, so the result is deterministic.
 
-Importing this module imports triton; ``TRITON_INTERPRET=1`` must be set before that import for the kernels
-to run on CPU tensors (``INTERPRETED`` records which way they were built).
+Importing this module imports triton; for the kernels to run on CPU tensors ``TRITON_INTERPRET=1`` must be set
+before anything imports triton (``INTERPRETED`` records which way they were built).
 """
 
 from __future__ import annotations
@@ -31,8 +31,11 @@ import torch
 import triton
 import triton.language as tl
 from triton import knobs
+from triton.runtime.interpreter import InterpretedFunction
 
-INTERPRETED = bool(knobs.runtime.interpret)  # read when the kernels below are decorated, as triton.jit does
+# Whether these kernels run in Triton's interpreter: TRITON_INTERPRET=1 must have been set both when triton was
+# imported (its own jit helpers, tl.sigmoid among them) and when this module was (triton.jit reads it then).
+INTERPRETED = bool(knobs.runtime.interpret) and isinstance(tl.standard.sigmoid, InterpretedFunction)
 
 
 @triton.jit

@@ -24,8 +24,11 @@ import torch
 import triton
 import triton.language as tl
 from triton import knobs
+from triton.runtime.interpreter import InterpretedFunction
 
-INTERPRETED = bool(knobs.runtime.interpret)  # read when the kernels below are decorated, as triton.jit does
+# Whether these kernels run in Triton's interpreter: TRITON_INTERPRET=1 must have been set both when triton was
+# imported (its own jit helpers, tl.sigmoid among them) and when this module was (triton.jit reads it then).
+INTERPRETED = bool(knobs.runtime.interpret) and isinstance(tl.standard.sigmoid, InterpretedFunction)
 _NEG = tl.constexpr(-1e30)  # log(0) in the running maxima, as rwkv._NEG: exp(_NEG - finite) == 0 exactly
 
 
