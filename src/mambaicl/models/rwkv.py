@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Backbone
-from .mamba import resolve_wkv
+from .implementation import resolve_wkv
 
 _NEG = -1e30  # stands for log(0) in the running-max states; exp(_NEG - finite) == 0 exactly
 
@@ -172,6 +172,8 @@ def _mix_profile(d: int) -> torch.Tensor:
 
 
 class TimeMix(nn.Module):
+    scan_kind = "RWKV"  # how implementation.set_scan and the log line find these blocks
+
     def __init__(self, d_model: int):
         super().__init__()
         d = d_model
