@@ -253,12 +253,14 @@ def test_every_backbone_runs_under_bf16_autocast_on_cuda(backbone):
 @pytest.mark.cuda
 @pytest.mark.parametrize("backbone", MAMBA_BACKBONES)
 def test_the_log_line_names_the_scan_that_runs(backbone):
-    from mambaicl.models.mamba import scan_implementation
+    from mambaicl.models.mamba import scan_implementation, triton_unavailable
 
     model = _model(backbone)
     line = scan_implementation(model, "cuda")
     if kernels_available():
         assert "fused CUDA kernels" in line and not line.startswith("WARNING")
+    elif triton_unavailable("cuda") is None:
+        assert "Triton selective scan" in line and not line.startswith("WARNING")
     else:
         assert line.startswith("WARNING") and "own PyTorch scan" in line
     assert "switched off" in scan_implementation(_use_kernels(model, False), "cuda")

@@ -49,7 +49,8 @@ def validate(config: dict, schema_path: str | Path = DEFAULT_SCHEMA) -> dict:
 
 
 def check_host(config: dict, nlp_models=None) -> None:
-    """What ``config`` needs of this machine, before any job: ``device: cuda`` needs a CUDA GPU; the NLP
+    """What ``config`` needs of this machine, before any job: ``device: cuda`` needs a CUDA GPU; ``scan: kernels``
+    or ``scan: triton`` needs those kernels to run here (``models.mamba.check_scan``); the NLP
     models about to be evaluated (``nlp_models``; None: all configured) must be loadable (see
     ``check_nlp_host``). Raises ``DeviceError`` or ``ConfigError``, one line with the fix."""
     import torch
@@ -57,4 +58,9 @@ def check_host(config: dict, nlp_models=None) -> None:
     if config.get("device") == "cuda" and not torch.cuda.is_available():
         raise DeviceError("config asks for device: cuda, but PyTorch sees no CUDA GPU on this machine: use "
                           "device: auto or device: cpu (e.g. --config device=cpu), or run on a GPU host")
+    scan = config.get("scan", "auto")
+    if scan in ("kernels", "triton"):  # asked for by name: it must run here (auto and torch always do)
+        from .models.mamba import check_scan
+
+        check_scan(scan, "cuda" if config.get("device") != "cpu" and torch.cuda.is_available() else "cpu")
     check_nlp_host(config, nlp_models)

@@ -11,4 +11,5 @@ with log_to(snakemake.log[0]):
         snakemake.params.device,
         snakemake.threads,
         out_extra=snakemake.output.extra,
+        scan=snakemake.config.get("scan", "auto"),  # from the config, not a param: see train.py
     )

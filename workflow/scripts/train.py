@@ -9,4 +9,7 @@ with log_to(snakemake.log[0]):
         snakemake.params.checkpoint_dir,
         snakemake.params.device,
         snakemake.threads,
+        # from the config, not a rule param: the implementation is a host choice like the device's kind, and a
+        # new param would make Snakemake rerun every finished training
+        scan=snakemake.config.get("scan", "auto"),
     )

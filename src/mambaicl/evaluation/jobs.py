@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..models.mamba import log_scan_implementation
+from ..models.mamba import log_scan_implementation, set_scan
 from ..runtime import configure_torch, resolve_device
 from ..tasks import task_from_spec
 from ..training.checkpoints import load_trained_model
@@ -28,13 +28,14 @@ def make_eval_prompts(spec: dict, out_npz: str, out_meta: str) -> None:
 
 
 def evaluate_model_job(model_path: str, data_npz: str, data_meta: str, out_npy: str, batch_size: int,
-                       device: str, threads: int, out_extra: str | None = None) -> None:
-    """Score a trained model with its own task's read-out and metric (also on another setting's prompts)."""
+                       device: str, threads: int, out_extra: str | None = None, scan: str = "auto") -> None:
+    """Score a trained model with its own task's read-out and metric (also on another setting's prompts);
+    ``scan``: the config's implementation choice for Mamba and RWKV blocks."""
     dev = resolve_device(device)
     configure_torch(dev, threads)
     prompts = load_prompt_set(data_npz, data_meta)
     model, state = load_trained_model(model_path, dev)
-    log_scan_implementation(model, dev)
+    log_scan_implementation(set_scan(model, scan, dev), dev)
     errs, extras = score_model(model, task_from_spec(state["spec"]["task"]), prompts, batch_size, dev)
     np.save(out_npy, errs)
     if out_extra is not None:

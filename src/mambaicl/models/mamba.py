@@ -6,7 +6,10 @@ u, delta: (batch, d_inner, L); A: (d_inner, d_state); B, C: (batch, d_state, L))
 - ``selective_scan_ref``: a plain loop over time with autograd; the ground truth for tests (float64-capable);
 - ``selective_scan_cpu``: a custom autograd Function (``_SelectiveScanFn``) whose forward runs the recurrence
   without building a graph and whose backward is an explicit reverse-time recurrence (spec 9.3);
-- mamba-ssm's fused CUDA kernel, used by ``selective_scan`` only for CUDA tensors when ``mamba_ssm`` imports.
+- mamba-ssm's fused CUDA kernel, used by ``selective_scan`` only for CUDA tensors when ``mamba_ssm`` imports;
+- the package's Triton kernel (``triton_scan.selective_scan_triton``, optional: imported only when chosen).
+
+Which one a mixer runs follows the config's ``scan`` key (``implementation.resolve_scan``; ``set_scan`` sets it).
 
 The mixer's parameter names and shapes equal mamba-ssm's ``Mamba`` module, so a state dict moves between them.
 """
@@ -14,7 +17,6 @@ The mixer's parameter names and shapes equal mamba-ssm's ``Mamba`` module, so a 
 from __future__ import annotations
 
 import math
-import sys
 
 import torch
 import torch.nn.functional as F
@@ -24,49 +26,20 @@ from torch.autograd.function import once_differentiable
 from .base import Backbone
 from .blocks import ResidualStack
 
-_KERNEL_IMPORT_ERRORS: dict[str, str] = {}  # package -> why it did not import, for the jobs' logs
-try:  # the fused kernels exist only on CUDA hosts; on CPU the import fails with a missing extension
-    from mamba_ssm.ops.selective_scan_interface import selective_scan_fn as _kernel_scan
-except Exception as e:  # noqa: BLE001 - ImportError, or any error raised while loading the extension
-    _kernel_scan = None
-    _KERNEL_IMPORT_ERRORS["mamba-ssm"] = f"{type(e).__name__}: {e}"
-try:
-    from causal_conv1d import causal_conv1d_fn as _kernel_conv
-except Exception as e:  # noqa: BLE001
-    _kernel_conv = None
-    _KERNEL_IMPORT_ERRORS["causal-conv1d"] = f"{type(e).__name__}: {e}"
-
-
-def kernels_available() -> bool:
-    """True when mamba-ssm's selective scan and causal-conv1d both imported and CUDA is present."""
-    return _kernel_scan is not None and _kernel_conv is not None and torch.cuda.is_available()
-
-
-def scan_implementation(model: nn.Module, device: torch.device | str) -> str | None:
-    """One line for a job's log saying which selective scan ``model``'s Mamba blocks run on ``device``;
-    None for a model without Mamba blocks. On CUDA without the kernels the line starts with WARNING: the
-    own scan is correct but roughly ten times slower per step there (README "GPU device check")."""
-    mixers = [m for m in model.modules() if isinstance(m, MambaMixer)]
-    if not mixers:
-        return None
-    n = len(mixers)
-    if torch.device(device).type != "cuda":
-        return f"implementation: {n} Mamba blocks on the package's own PyTorch scan (CPU path)"
-    if not all(m.use_kernels for m in mixers):
-        return f"implementation: {n} Mamba blocks on the package's own PyTorch scan (kernels switched off)"
-    if kernels_available():
-        return f"implementation: {n} Mamba blocks on mamba-ssm's and causal-conv1d's fused CUDA kernels"
-    why = "; ".join(f"{k}: {v[:160]}" for k, v in _KERNEL_IMPORT_ERRORS.items()) or "not importable"
-    return (f"WARNING implementation: {n} Mamba blocks fall back to the package's own PyTorch scan on CUDA, "
-            f"about ten times slower per step, because the kernels did not import ({why}); install "
-            "mamba-ssm and causal-conv1d (README, GPU install) or use the container image")
-
-
-def log_scan_implementation(model: nn.Module, device: torch.device | str) -> None:
-    """Print ``scan_implementation``'s line into the job's log (a WARNING to stderr); nothing without Mamba blocks."""
-    line = scan_implementation(model, device)
-    if line is not None:
-        print(line, file=sys.stderr if line.startswith("WARNING") else sys.stdout)
+from .implementation import (  # noqa: F401 - re-exported: the jobs, tests and the image's check use them here
+    SCAN_CHOICES,
+    _KERNEL_IMPORT_ERRORS,
+    _kernel_conv,
+    _kernel_scan,
+    check_scan,
+    kernels_available,
+    log_scan_implementation,
+    resolve_scan,
+    resolve_wkv,
+    scan_implementation,
+    set_scan,
+    triton_unavailable,
+)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -258,6 +231,8 @@ class MambaMixer(nn.Module):
     out_proj.weight (d, d_inner).
     """
 
+    scan_kind = "Mamba"  # how implementation.set_scan and the log line find these blocks
+
     def __init__(self, d_model: int, d_state: int = 16, d_conv: int = 4, expand: int = 2,
                  dt_min: float = 1e-3, dt_max: float = 1e-1, dt_init_floor: float = 1e-4):
         super().__init__()
@@ -272,7 +247,16 @@ class MambaMixer(nn.Module):
         self.A_log = nn.Parameter(torch.empty(self.d_inner, d_state))
         self.D = nn.Parameter(torch.empty(self.d_inner))
         self.out_proj = nn.Linear(self.d_inner, d_model, bias=False)
-        self.use_kernels = True  # False forces the pure-PyTorch path even where the CUDA kernels are available
+        self.scan = "auto"  # the config's scan choice (SCAN_CHOICES); set_scan sets it for a whole model
+
+    @property
+    def use_kernels(self) -> bool:
+        """False forces the pure-PyTorch path even where faster kernels are available (scan: torch)."""
+        return self.scan != "torch"
+
+    @use_kernels.setter
+    def use_kernels(self, on: bool) -> None:
+        self.scan = "auto" if on else "torch"
 
     @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator, n_layer: int = 1) -> None:
@@ -295,7 +279,8 @@ class MambaMixer(nn.Module):
         self.out_proj.weight.div_(math.sqrt(n_layer))  # prenorm-residual rescale, one residual per block
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.use_kernels and x.is_cuda and kernels_available():
+        impl = resolve_scan(self.scan, x.device)
+        if impl == "kernels":
             return self._forward_kernels(x)
         L = x.shape[1]
         xz = self.in_proj(x.transpose(0, 1))  # time-major (L, b, 2 d_inner)
@@ -308,9 +293,24 @@ class MambaMixer(nn.Module):
             xc = xc + xpad[k:k + L] * w[:, k]
         xc = F.silu(xc)
         dt, Bm, Cm = self.x_proj(xc).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
+        if impl == "triton":
+            return self._forward_triton(xc, z, dt, Bm, Cm)
         delta = F.softplus(self.dt_proj(dt))  # (L, b, d_inner)
         y = selective_scan_time_major(xc, delta, -torch.exp(self.A_log), Bm, Cm, self.D)
         return self.out_proj(y * F.silu(z)).transpose(0, 1)
+
+    def _forward_triton(self, xc, z, dt, Bm, Cm) -> torch.Tensor:
+        """The Triton scan on the PyTorch path's time-major tensors (xc, z: (L, b, d_inner); dt: (L, b, r);
+        Bm, Cm: (L, b, n)), passed as (b, channels, L) views without copies; softplus, bias, D and the silu
+        gate are fused into the kernel as in mamba-ssm."""
+        from .triton_scan import selective_scan_triton
+
+        delta = F.linear(dt, self.dt_proj.weight)  # bias is added inside the kernel
+        cl = (1, 2, 0)  # time-major (L, b, c) -> (b, c, L) view
+        y = selective_scan_triton(xc.permute(cl), delta.permute(cl), -torch.exp(self.A_log.float()),
+                                  Bm.permute(cl), Cm.permute(cl), self.D.float(), z=z.permute(cl),
+                                  delta_bias=self.dt_proj.bias.float(), delta_softplus=True)
+        return self.out_proj(y.permute(2, 0, 1)).transpose(0, 1)
 
     def _forward_kernels(self, x: torch.Tensor) -> torch.Tensor:
         """mamba-ssm's unfused-projection path with the CUDA kernels (layouts: (b, channels, L))."""

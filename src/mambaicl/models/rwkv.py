@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Backbone
+from .implementation import resolve_wkv
 
 _NEG = -1e30  # stands for log(0) in the running-max states; exp(_NEG - finite) == 0 exactly
 
@@ -171,6 +172,8 @@ def _mix_profile(d: int) -> torch.Tensor:
 
 
 class TimeMix(nn.Module):
+    scan_kind = "RWKV"  # how implementation.set_scan and the log line find these blocks
+
     def __init__(self, d_model: int):
         super().__init__()
         d = d_model
@@ -183,6 +186,7 @@ class TimeMix(nn.Module):
         self.value = nn.Linear(d, d, bias=False)
         self.receptance = nn.Linear(d, d, bias=False)
         self.output = nn.Linear(d, d, bias=False)
+        self.scan = "auto"  # the config's scan choice: triton runs the WKV on the Triton kernel (mamba.resolve_wkv)
 
     def reset_parameters(self, generator: torch.Generator, layer: int, n_layer: int) -> None:
         d = self.time_decay.numel()
@@ -207,6 +211,10 @@ class TimeMix(nn.Module):
         xr = x * self.time_mix_r + xx * (1 - self.time_mix_r)
         k, v = self.key(xk), self.value(xv)
         r = torch.sigmoid(self.receptance(xr))
+        if resolve_wkv(self.scan, k.device) == "triton":
+            from .triton_wkv import wkv_triton
+
+            return self.output(r * wkv_triton(-torch.exp(self.time_decay), self.time_first, k, v))
         return self.output(r * wkv(-torch.exp(self.time_decay), self.time_first, k, v))
 
 

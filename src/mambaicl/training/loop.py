@@ -20,7 +20,7 @@ from tqdm import tqdm
 from ..config import spec_hash
 from ..errors import ConfigError, MambaICLError
 from ..models import ICLModel, build_model
-from ..models.mamba import log_scan_implementation
+from ..models.mamba import log_scan_implementation, set_scan
 from ..models.base import set_dropout_generator
 from ..tasks import task_from_spec
 from .checkpoints import atomic_save, load_checkpoint
@@ -50,10 +50,13 @@ def train(
     device: torch.device | str = "cpu",
     progress: bool = True,
     stop_after: int | None = None,
+    scan: str = "auto",
 ) -> ICLModel:
     """Train per ``spec`` (see ``config.train_spec``); write final weights and a metrics CSV.
 
-    ``stop_after`` ends the run early after that many steps (used to test resume).
+    ``stop_after`` ends the run early after that many steps (used to test resume). ``scan`` is the config's
+    implementation choice for Mamba and RWKV blocks (``models.mamba.resolve_scan``); not part of the spec, like
+    the device.
     """
     device = torch.device(device)
     h = spec_hash(spec)
@@ -64,7 +67,7 @@ def train(
     task = task_from_spec(spec["task"])
     curriculum = Curriculum.from_dict(spec["curriculum"])
     model = build_model(spec["model"], task.token_dim, seed=spec["seed"], out_dim=task.out_dim).to(device)
-    log_scan_implementation(model, device)
+    log_scan_implementation(set_scan(model, scan, device), device)
     opt, sched = _make_optimizer(model, spec, steps)
     # The data stream has its own generator on the training device: sampling stays on the GPU.
     data_gen = torch.Generator(device=device).manual_seed(10_000 + spec["seed"])
@@ -177,6 +180,10 @@ def _truncate_metrics(path: Path, step: int) -> None:
 
 
 def check_config(config: dict) -> None:
-    """The training section's cross-field check: bf16 autocast exists only on CUDA."""
+    """The training section's cross-field checks: bf16 autocast and mamba-ssm's kernels exist only on CUDA
+    (whether a requested scan can run on this host is ``validation.check_host``'s question)."""
     if config["device"] == "cpu" and config["train"].get("precision") == "bf16":
         raise ConfigError("config error: 'train.precision' = bf16 needs a CUDA GPU, but 'device' is cpu; use fp32")
+    if config["device"] == "cpu" and config.get("scan") == "kernels":
+        raise ConfigError("config error: 'scan' = kernels needs a CUDA GPU (mamba-ssm's kernels), but 'device' is "
+                          "cpu; use scan: auto or scan: torch")
