@@ -26,7 +26,7 @@ def single_point(curves: pd.DataFrame) -> bool:
 
 
 def seeds_text(n_seeds) -> str:
-    """"one seed", "mean over 3 seeds", or "mean over 1--3 seeds (per model)" from the seed counts drawn."""
+    """"one seed", "mean over 3 seeds", or "mean over 1-3 seeds (per model)" from the seed counts drawn."""
     counts = sorted({int(n) for n in pd.Series(n_seeds).dropna()})
     if not counts:
         return "seed count not recorded"
@@ -34,7 +34,7 @@ def seeds_text(n_seeds) -> str:
         return "one seed"
     if len(counts) == 1:
         return f"mean over {counts[0]} seeds"
-    return f"mean over {counts[0]}--{counts[-1]} seeds (per model)"
+    return f"mean over {counts[0]}-{counts[-1]} seeds (per model)"
 
 
 def _model_seeds(curves: pd.DataFrame) -> str:
@@ -49,7 +49,7 @@ def curves_caption(curves: pd.DataFrame, ci: float) -> str:
     parts = [_model_seeds(curves)]
     what = "error bars" if single_point(curves) else "shaded"
     if band_drawn(models):
-        parts.append(f"{what}: {round(100 * ci)}\\,\\% bootstrap interval over prompts")
+        parts.append(f"{what}: {round(100 * ci)}% bootstrap interval over prompts")
     else:
         parts.append("no interval drawn (it has zero width)")
     if spans_decades(curves.normalized_mean):
@@ -61,7 +61,7 @@ def probe_caption(summary: pd.DataFrame, ci: float) -> str:
     """The probing figures' seeds and band, from the probe summary they draw."""
     parts = [seeds_text(summary.n_seeds if "n_seeds" in summary else [])]
     if band_drawn(summary, "probe_mse_ci_low", "probe_mse_ci_high"):
-        parts.append(f"shaded: {round(100 * ci)}\\,\\% bootstrap interval over prompts")
+        parts.append(f"shaded: {round(100 * ci)}% bootstrap interval over prompts")
     else:
         parts.append("no interval drawn (it has zero width)")
     return "; ".join(parts)

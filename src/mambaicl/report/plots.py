@@ -13,6 +13,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .captions import band_drawn, single_point  # noqa: E402
+from .scaling_text import BACKBONE_LABELS  # noqa: E402
 from .style import backbone_styles, baseline_styles, spans_decades, styles_for  # noqa: E402
 
 COLUMN_WIDTH_IN = 3.4  # a two-column paper's column; the one-column report scales it up
@@ -33,7 +34,7 @@ PANEL_TITLES = {"grazzi": "Grazzi et al.'s models", "park": "Park et al.'s (to t
                 "extension": "our extension", "models": "models"}
 
 
-def figure_legend(fig, axes) -> None:
+def figure_legend(fig, axes, ncol: int = 4) -> None:
     """One legend below the axes naming every drawn line once (panels draw overlapping subsets), outside the
     data; needs the figure's constrained layout, which makes room for it."""
     seen: dict[str, object] = {}
@@ -43,7 +44,7 @@ def figure_legend(fig, axes) -> None:
     # models first, then the baselines (their artists carry gid "baseline"): columns read as groups
     seen = dict(sorted(seen.items(), key=lambda kv: _gid(kv[1]) == "baseline"))
     if seen:
-        fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncol=min(len(seen), 4),
+        fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncol=min(len(seen), ncol),
                    fontsize="x-small", handlelength=2.6)
 
 
@@ -159,12 +160,6 @@ def plot_error_curves(
     figure_legend(fig, axes[0])
     fig.savefig(out_path)
     plt.close(fig)
-
-
-BACKBONE_LABELS = {
-    "gpt2": "Transformer", "mamba": "Mamba", "s4": "S4", "s4_park": "S4 (Park)", "s4_mamba": "S4-Mamba",
-    "standard_hybrid": "Standard Hybrid", "mambaformer": "MambaFormer", "rwkv": "RWKV-4",
-}
 
 
 def scaling_slopes(df: pd.DataFrame) -> dict[str, float]:
