@@ -126,6 +126,7 @@ if nlp_enabled(config):
             csv=f"{RESULTS}/nlp/sweep_curves.csv",
         params:
             sweeps=nlp_files(NLP_SWEEP, "sweep.csv"),
+            order=NLP_MODELS,  # each NLP model's colour (report.style), whichever are swept
         log:
             f"{LOGS}/nlp/figure_shots.log",
         script:

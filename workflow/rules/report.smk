@@ -4,6 +4,10 @@
 # included last) depends on all of them.
 from mambaicl.report.macros import probing_macros
 
+# Every figure colours a model by its place in the config's model list (report.style), whichever models it
+# draws, so a model keeps its colour and marker across all figures.
+MODEL_ORDER = list(config["models"])
+
 
 rule figure_error_curves:
     input:
@@ -15,6 +19,7 @@ rule figure_error_curves:
     params:
         train_points=lambda w: config["tasks"][w.task]["curriculum"]["points"]["end"],
         groups=lambda w: paper_groups(config, w.task),
+        order=MODEL_ORDER,
     log:
         f"{LOGS}/figures/error_curves_{{task}}.log",
     script:
@@ -82,6 +87,7 @@ rule figure_eval_settings:
     params:
         panels=lambda w: settings_panels(w.task),
         train_points=lambda w: config["tasks"][w.task]["curriculum"]["points"]["end"],
+        order=MODEL_ORDER,
     log:
         f"{LOGS}/figures/eval_settings_{{task}}.log",
     script:
@@ -146,6 +152,7 @@ if SKEWED_TASK and ISOTROPIC_TASK:
                     "trained isotropic, evaluated on skewed": (curves_of(ISOTROPIC_TASK, "skewed"),
                                                                meta_of(ISOTROPIC_TASK, "skewed"))},
             train_points=config["tasks"][SKEWED_TASK]["curriculum"]["points"]["end"],
+            order=MODEL_ORDER,
         log:
             f"{LOGS}/figures/skewed_covariance.log",
         script:
@@ -172,6 +179,15 @@ if VERDICTS:
     PAPER_INPUTS["verdicts"] = f"{GENERATED}/tables/verdicts.tex"
 
 
+def results_drawn():
+    """Per figure of the results section, the curves it draws: its caption states their seeds and band."""
+    out = {f"errors/{t}": [f"{RESULTS}/metrics/{t}/curves.csv"] for t in TASKS}
+    out |= {f"settings/{t}": [c for c, _ in settings_panels(t).values()] for t in PANEL_TASKS}
+    if "skewed_covariance" in PAPER_INPUTS:
+        out["skewed"] = [curves_of(SKEWED_TASK, "standard"), curves_of(ISOTROPIC_TASK, "skewed")]
+    return out
+
+
 # After the optional figure and table blocks above: the section includes them when they are registered
 # (defined earlier, it saw neither and the paper silently lost the skewed-covariance figure and verdicts).
 rule results_section:
@@ -184,6 +200,7 @@ rule results_section:
         retrieval_tables=expand(f"{GENERATED}/tables/retrieval_{{task}}.tex", task=RETRIEVAL_TASKS),
         skewed=[f"{GENERATED}/figures/skewed_covariance.pdf"] if "skewed_covariance" in PAPER_INPUTS else [],
         verdicts=[f"{GENERATED}/tables/verdicts.tex"] if "verdicts" in PAPER_INPUTS else [],
+        drawn=[c for cs in results_drawn().values() for c in cs],
     output:
         f"{GENERATED}/sections/tasks.tex",
     params:
@@ -195,6 +212,8 @@ rule results_section:
         titles={t: task_title(task_spec(config, t), t) for t in TASKS},
         options={t: options_text(eval_data_spec(config, t)["task"]) for t in TASKS},
         choices={t: generator_choices_text(eval_data_spec(config, t)["task"]) for t in TASKS},
+        drawn=results_drawn(),
+        ci=config["evaluation"]["bootstrap"]["ci"],
     log:
         f"{LOGS}/tables/results_section.log",
     script:
@@ -253,13 +272,29 @@ rule figure_forward_scaling:
     output:
         report(f"{GENERATED}/figures/forward_scaling.pdf", caption="../report/forward_scaling.rst",
                category="Backbones"),
+    params:
+        model_backbones={m: spec["backbone"] for m, spec in config["models"].items()},
     log:
         f"{LOGS}/figures/forward_scaling.log",
     script:
         "../scripts/figure_forward_scaling.py"
 
 
-PAPER_INPUTS["forward_scaling"] = f"{GENERATED}/figures/forward_scaling.pdf"
+
+
+# The fitted growth exponents the backbones section states (and the figure's legend prints).
+rule macros_scaling:
+    input:
+        f"{RESULTS}/benchmarks/forward_scaling.csv",
+    output:
+        f"{GENERATED}/macros_scaling.tex",
+    log:
+        f"{LOGS}/tables/macros_scaling.log",
+    script:
+        "../scripts/macros_scaling.py"
+
+
+PAPER_INPUTS["forward_scaling"] = [f"{GENERATED}/figures/forward_scaling.pdf", f"{GENERATED}/macros_scaling.tex"]
 
 
 rule figure_probe_mse:
@@ -272,6 +307,7 @@ rule figure_probe_mse:
         titles=probe_titles(),
         gd_scale=PROBING["gd_scale"],
         models=PROBE_MAIN,
+        order=MODEL_ORDER,
     log:
         f"{LOGS}/figures/probe_mse_by_depth.log",
     script:
@@ -291,6 +327,7 @@ rule figure_probe_mse_other_models:
         titles=probe_titles(),
         gd_scale=PROBING["gd_scale"],
         models=PROBE_OTHER,
+        order=MODEL_ORDER,
     log:
         f"{LOGS}/figures/probe_mse_by_depth_other_models.log",
     script:
@@ -305,6 +342,7 @@ rule figure_probe_scale_shift:
     params:
         titles=probe_titles(),
         models=PROBE_MAIN,
+        order=MODEL_ORDER,
     log:
         f"{LOGS}/figures/probe_scale_shift_by_depth.log",
     script:

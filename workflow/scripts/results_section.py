@@ -6,5 +6,5 @@ with log_to(snakemake.log[0]):
         snakemake.params.tasks, snakemake.params.titles, snakemake.params.options, snakemake.output[0],
         settings=snakemake.params.settings, retrieval_tasks=snakemake.params.retrieval_tasks,
         skewed_covariance=snakemake.params.skewed_covariance, verdicts=snakemake.params.verdicts,
-        choices=snakemake.params.choices,
+        choices=snakemake.params.choices, drawn=snakemake.params.drawn, ci=snakemake.params.ci,
     )

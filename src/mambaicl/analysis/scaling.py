@@ -56,9 +56,11 @@ def peak_rss_kib(reset: bool) -> int:
 
 @torch.no_grad()
 def measure_forward(model_spec: dict, lengths: list[int], batch_size: int, token_dim: int,
-                    device: torch.device, repeats: int = 3, seed: int = 0) -> pd.DataFrame:
-    """Median forward time (s) and peak extra memory (MiB) at each length; a length that fails with an
-    out-of-memory error is recorded as NaN rather than aborting the sweep."""
+                    device: torch.device, repeats: int = 5, seed: int = 0) -> pd.DataFrame:
+    """Median forward time (s) over ``repeats`` timed passes after one untimed warm-up, with the fastest and
+    slowest pass (one pass under load is noise: it made times fall with length), and peak extra memory (MiB)
+    at each length; a length that fails with an out-of-memory error is recorded as NaN rather than aborting
+    the sweep."""
     spec = dict(model_spec)
     if spec.get("positional_encoding") == "learned" or spec["backbone"] == "standard_hybrid":
         spec["max_tokens"] = max(lengths)  # a learned table sized for the sweep
@@ -87,9 +89,11 @@ def measure_forward(model_spec: dict, lengths: list[int], batch_size: int, token
                     used = peak_rss_kib(reset) * 1024 - base
                 times.append(time.perf_counter() - t0)
                 peak = max(peak, used / 2**20)
-            rows.append({"length": length, "seconds": statistics.median(times), "peak_mib": max(peak, 0.0)})
+            rows.append({"length": length, "seconds": statistics.median(times), "seconds_min": min(times),
+                         "seconds_max": max(times), "repeats": repeats, "peak_mib": max(peak, 0.0)})
         except torch.OutOfMemoryError:
-            rows.append({"length": length, "seconds": float("nan"), "peak_mib": float("nan")})
+            rows.append({"length": length, "seconds": float("nan"), "seconds_min": float("nan"),
+                         "seconds_max": float("nan"), "repeats": repeats, "peak_mib": float("nan")})
         del tokens
     df = pd.DataFrame(rows)
     df.insert(0, "params", model.effective_parameters())
@@ -116,7 +120,7 @@ def forward_scaling_job(scaling: dict, device: str, out_csv: str) -> None:
         if backbone in ("gpt2", "standard_hybrid", "mambaformer"):
             spec["n_head"] = scaling["n_head"]
         df = measure_forward(spec, scaling["lengths"], scaling["batch_size"], scaling["token_dim"], dev,
-                             scaling["repeats"])
+                             scaling.get("repeats", 5))
         df.insert(0, "backbone", backbone)
         frames.append(df)
         print(df.to_string(index=False))

@@ -194,23 +194,27 @@ def plot_box(results: dict[str, str], out_pdf: str, zero_shot: bool = False) -> 
     plt.close(fig)
 
 
-def plot_shots(sweeps: dict[str, str], out_pdf: str, reference_csv: str | None = None) -> list[str]:
+def plot_shots(sweeps: dict[str, str], out_pdf: str, reference_csv: str | None = None,
+               order: list[str] | None = None) -> list[str]:
     """Our sweep curves; with ``reference_csv``, G's published curves (``published_curves``) for the swept
-    models of G's Figure 7, dotted with hollow squares in the model's colour. Returns the legend labels."""
+    models of G's Figure 7, dotted with hollow squares in the model's colour. ``order``: the run's NLP models
+    (``nlp.models``), which fix each model's colour (``report.style``). Returns the legend labels."""
     import matplotlib.pyplot as plt
-    import seaborn as sns
 
-    from ..report.plots import COLUMN_WIDTH_IN, set_style
+    from ..report.plots import COLUMN_WIDTH_IN, figure_legend, set_style
+    from ..report.style import styles_for
     set_style()
-    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 2.6))
-    palette = sns.color_palette("colorblind")
+    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 3.4), layout="constrained")
+    styles = styles_for(list(sweeps), order)
     published = published_curves(reference_csv, list(sweeps))
     for i, (model, path) in enumerate(sweeps.items()):
         c = sweep_curves(pd.read_csv(path))
-        color = palette[i % len(palette)]
-        ax.plot(c.k, c["mean"], marker="o", ms=3, color=color, label=f"{model_spec(model).label}, available tasks")
+        color = styles[model]["color"]
+        ax.plot(c.k, c["mean"], marker=styles[model]["marker"], ms=3, color=color,
+                label=f"{model_spec(model).label}, available tasks")
         ax.fill_between(c.k, c.ci_low, c.ci_high, color=color, alpha=0.2, lw=0)
-        ax.plot(c.k, c.fixed_mean, ls="--", color=color, label=f"fixed {int(c.n_fixed.iloc[0])} tasks")
+        ax.plot(c.k, c.fixed_mean, ls="--", color=color,
+                label=f"{model_spec(model).label}, fixed {int(c.n_fixed.iloc[0])} tasks")  # one legend entry per model
         pub = published[published.model == model]
         if len(pub):
             ax.plot(pub.n_shots, pub.mean_accuracy, ls=":", marker="s", ms=3, mfc="none", color=color,
@@ -222,8 +226,8 @@ def plot_shots(sweeps: dict[str, str], out_pdf: str, reference_csv: str | None =
     ax.set_xlabel("shots $k$ (grey numbers: tasks evaluated)")
     ax.set_ylabel("mean accuracy")
     ax.set_ylim(0, 1)
-    ax.legend(fontsize=6)
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    figure_legend(fig, [ax], ncol=2)  # below the axes: inside, it covered the curves
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
     fig.savefig(out_pdf)
     plt.close(fig)
     return labels
@@ -301,8 +305,9 @@ def figure_box_job(results: dict, zero_shot: bool, out_pdf: str) -> None:
     plot_box(results, out_pdf, zero_shot=zero_shot)
 
 
-def figure_shots_job(sweeps: dict, out_pdf: str, out_csv: str, reference_csv: str | None = None) -> None:
-    plot_shots(sweeps, out_pdf, reference_csv)
+def figure_shots_job(sweeps: dict, out_pdf: str, out_csv: str, reference_csv: str | None = None,
+                     order: list[str] | None = None) -> None:
+    plot_shots(sweeps, out_pdf, reference_csv, order)
     pd.concat([sweep_curves(pd.read_csv(p)).assign(model=m) for m, p in sweeps.items()]).to_csv(out_csv, index=False)
 
 

@@ -19,6 +19,7 @@ from ..errors import ConfigError
 from ..evaluation.settings import task_baselines
 from ..tasks import task_from_spec
 from ..training.checkpoints import load_checkpoint
+from .captions import probe_caption
 from .labels import k_values_upto, plot_scale, task_title
 from .latex import format_duration, format_number, git_commit, macro_name, macros_tex
 from .probing_text import CHOICE_MACROS, RAW_MACROS, choice_info, choice_macros, choice_switches
@@ -55,7 +56,7 @@ PROBING_FIXED = ("ProbePrompts", "ProbePoints", "ProbeContext", "ProbeQueries", 
                  "ProbeFitCount", "ProbeBootstrap", "ProbeCI", "ProbeGdScale", "ProbeGdIterations",
                  "ProbeGdLastIterate", "ProbeGammaMin", "ProbeGammaMax", "ProbeGammaCount",
                  "ProbeGammaSelectIteration", "ProbeTasksText", "ProbeSkippedText", "ProbeDataText",
-                 "ProbeGdTasksText") + CHOICE_MACROS
+                 "ProbeGdTasksText", "ProbeSeedsText") + CHOICE_MACROS
 
 
 def first_run(config: dict) -> tuple[str, str]:
@@ -124,10 +125,12 @@ def paper_macros(config: dict) -> dict[str, dict]:
     from ..nlp.report import macro_names as nlp_macro_names, nlp_enabled
 
     from .claims import CLAIMS_MACROS
+    from .scaling_text import scaling_macro_names
 
     out = {"macros.tex": {"names": main_macro_names(config), "switches": main_switches(config)},
            "macros_probing.tex": probing_macros(config),
-           "macros_claims.tex": {"names": sorted(CLAIMS_MACROS), "switches": {}}}
+           "macros_claims.tex": {"names": sorted(CLAIMS_MACROS), "switches": {}},
+           "macros_scaling.tex": {"names": scaling_macro_names(config["scaling"]), "switches": {}}}
     if nlp_enabled(config):
         nlp = config["nlp"]
         out["macros_nlp.tex"] = {"names": nlp_macro_names(nlp["models"], nlp["sweep"]["models"]), "switches": {}}
@@ -260,8 +263,10 @@ def macros_probing_job(settings: dict, info: dict, summary_csv: str | None, gd_c
     skipped = [f"{info['labels'][m]} on {info['titles'][t]}" for t in tasks for m in info["skipped"][t]]
     v["ProbeSkippedText"] = ", ".join(skipped) if skipped else "none"
     v["ProbeDataText"] = "; ".join(f"{info['titles'][t]}: {info['data'][t]}" for t in tasks) or "none"
+    v["ProbeSeedsText"] = "no model probed"
     if summary_csv:
         df = pd.read_csv(summary_csv)
+        v["ProbeSeedsText"] = probe_caption(df, s["bootstrap"]["ci"])  # the seeds and band the figures draw
         for (task, model), d in df.groupby(["task", "model"], sort=False):
             f = plot_scale(s["gd_scale"], int(d.n_dims.iloc[0]), "probe")
             first, last = d.iloc[0], d.iloc[-1]
