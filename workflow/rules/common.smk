@@ -262,3 +262,15 @@ def claims_inputs():
         "nlp": nlp_files(config["nlp"]["models"], "summary.csv") if nlp else {},
         "nlp_sizes": {m: NLP_SPECS[m].params_b for m in config["nlp"]["models"] if m in NLP_SPECS} if nlp else {},
     }
+
+
+# --- results section (workflow/rules/report.smk: results_section) ---
+
+def results_drawn():
+    """Per figure of the results section (workflow/rules/report.smk), the curves it draws: its caption states
+    their seeds and band. Called by the results_section rule, after report.smk registered its optional figures."""
+    out = {f"errors/{t}": [f"{RESULTS}/metrics/{t}/curves.csv"] for t in TASKS}
+    out |= {f"settings/{t}": [c for c, _ in settings_panels(t).values()] for t in PANEL_TASKS}
+    if "skewed_covariance" in PAPER_INPUTS:
+        out["skewed"] = [curves_of(SKEWED_TASK, "standard"), curves_of(ISOTROPIC_TASK, "skewed")]
+    return out

@@ -179,15 +179,6 @@ if VERDICTS:
     PAPER_INPUTS["verdicts"] = f"{GENERATED}/tables/verdicts.tex"
 
 
-def results_drawn():
-    """Per figure of the results section, the curves it draws: its caption states their seeds and band."""
-    out = {f"errors/{t}": [f"{RESULTS}/metrics/{t}/curves.csv"] for t in TASKS}
-    out |= {f"settings/{t}": [c for c, _ in settings_panels(t).values()] for t in PANEL_TASKS}
-    if "skewed_covariance" in PAPER_INPUTS:
-        out["skewed"] = [curves_of(SKEWED_TASK, "standard"), curves_of(ISOTROPIC_TASK, "skewed")]
-    return out
-
-
 # After the optional figure and table blocks above: the section includes them when they are registered
 # (defined earlier, it saw neither and the paper silently lost the skewed-covariance figure and verdicts).
 rule results_section:
