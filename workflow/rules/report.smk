@@ -37,6 +37,8 @@ rule table_errors:
         f"{GENERATED}/tables/errors_{{task}}.tex",
     params:
         k_values=config["report"]["k_values"],
+        order=MODEL_ORDER,
+        ci=config["evaluation"]["bootstrap"]["ci"],
     log:
         f"{LOGS}/tables/errors_{{task}}.log",
     script:
@@ -103,6 +105,7 @@ rule table_eval_settings:
         title=lambda w: task_title(task_spec(config, w.task), w.task),
         curves=lambda w: {s: c for s, (c, _) in settings_panels(w.task).items()},
         window=config["report"]["window"],
+        order=MODEL_ORDER,
     log:
         f"{LOGS}/tables/eval_settings_{{task}}.log",
     script:
@@ -118,6 +121,8 @@ rule table_retrieval:
     params:
         title=lambda w: task_title(task_spec(config, w.task), w.task),
         curves=lambda w: {s: curves_of(w.task, s) for s in ["standard", *SETTINGS_BY_TASK[w.task]]},
+        order=MODEL_ORDER,
+        ci=config["evaluation"]["bootstrap"]["ci"],
     log:
         f"{LOGS}/tables/retrieval_{{task}}.log",
     script:

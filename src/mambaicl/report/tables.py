@@ -8,8 +8,9 @@ import pandas as pd
 
 from ..analysis.verdicts import SYMBOLS
 from ..config import iter_runs, model_label, seeds_of, train_spec
-from .labels import metric_info, metric_label, report_k_values, task_title
-from .latex import FIT_TO_WIDTH, error_table_tex, format_number, latex_escape
+from .labels import metric_info, metric_label, order_rows, report_k_values, row_key, task_title
+from .latex import (FIT_TO_WIDTH, error_table_tex, format_interval, format_number, format_sig, interval_text,
+                    latex_escape)
 
 
 def table_param_counts_job(counts_csv: str, out_tex: str) -> None:
@@ -27,13 +28,14 @@ def table_param_counts_job(counts_csv: str, out_tex: str) -> None:
     Path(out_tex).write_text("\n".join(lines))
 
 
-def table_errors_job(task: str, curves_csv: str, data_meta: str, k_values: list[int], out_tex: str) -> None:
+def table_errors_job(task: str, curves_csv: str, data_meta: str, k_values: list[int], out_tex: str,
+                     model_order: list[str] = (), ci: float | None = None) -> None:
     spec, metric, _ = metric_info(data_meta)
     curves = pd.read_csv(curves_csv)
-    caption = (f"{task_title(spec, task)}: {metric_label(metric)} after $k$ in-context examples "
+    caption = (f"{latex_escape(task_title(spec, task))}: {metric_label(metric)} after $k$ in-context examples "
                "(mean over seeds and evaluation prompts).")
     Path(out_tex).write_text(error_table_tex(curves, report_k_values(k_values, curves), caption,
-                                             f"tab:errors-{task.replace('_', '-')}"))
+                                             f"tab:errors-{task.replace('_', '-')}", model_order, ci))
 
 
 def training_table_job(config: dict, out_tex: str) -> None:
@@ -73,18 +75,23 @@ def window_means(curves, window: int):
             .apply(lambda s: s.tail(window).mean()))
 
 
-def table_settings_job(title: str, task: str, curves: dict[str, str], window: int, out_tex: str) -> None:
-    """Rows: models then baselines; columns: settings; cells: mean normalised metric over the last
-    ``window`` positions each curve has (orthogonal queries exist only for k < d)."""
+def table_settings_job(title: str, task: str, curves: dict[str, str], window: int, out_tex: str,
+                       model_order: list[str] = ()) -> None:
+    """Rows: models in ``model_order``, then baselines in registry order; columns: settings; cells: mean
+    normalised metric over the last ``window`` positions each curve has (orthogonal queries exist only for
+    k < d). The per-position intervals are those of the settings figure; a window mean has none of its own."""
     cols = {s: window_means(pd.read_csv(p), window) for s, p in curves.items()}
     wide = pd.DataFrame(cols)
-    order = {"model": 0, "baseline": 1}
-    wide = wide.iloc[sorted(range(len(wide)), key=lambda i: order[wide.index[i][0]])]
+    keys = [row_key(kind, name, list(model_order)) for kind, name, _ in wide.index]
+    wide = wide.iloc[sorted(range(len(wide)), key=keys.__getitem__)]
     names = [latex_escape(s.replace("_", " ")) for s in curves]
     n = len(names)
+    dash = (r" --: not evaluated in this setting (a baseline that does not apply to it, or a model not run on it)."
+            if wide.isna().to_numpy().any() else "")
     lines = [r"\begin{table}[tbp]", r"\centering", r"\scriptsize",
              rf"\caption{{{latex_escape(title)}: normalized error per evaluation setting, mean over the last "
-             rf"{window} positions each curve reaches (mean over seeds and prompts).}}",
+             rf"{window} positions each curve reaches (mean over seeds and prompts; per-position bootstrap "
+             rf"intervals in Figure~\ref{{fig:settings-{task.replace('_', '-')}}}).{dash}}}",
              rf"\label{{tab:settings-{task.replace('_', '-')}}}",
              FIT_TO_WIDTH, rf"\begin{{tabular}}{{l{'r' * n}}}", r"\toprule",
              " & ".join(["Model"] + [rf"\rotatebox{{60}}{{{c}}}" for c in names]) + r" \\", r"\midrule"]
@@ -93,44 +100,61 @@ def table_settings_job(title: str, task: str, curves: dict[str, str], window: in
         if prev == "model" and kind == "baseline":
             lines.append(r"\midrule")
         prev = kind
-        lines.append(" & ".join([latex_escape(label)] + ["--" if pd.isna(v) else format_number(v) for v in row])
-                     + r" \\")
+        lines.append(" & ".join([latex_escape(label)] + [format_sig(v) for v in row]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
     Path(out_tex).write_text("\n".join(lines))
 
 
-def table_retrieval_job(title: str, task: str, curves: dict[str, str], extra_csv: str, out_tex: str) -> None:
+def table_retrieval_job(title: str, task: str, curves: dict[str, str], extra_csv: str, out_tex: str,
+                        model_order: list[str] = (), ci: float | None = None) -> None:
     """Park's MQAR table (T2): per model and baseline, the normalised squared error, the nearest-value
     accuracy and the release's key-match error on the standard set, then nearest-value accuracy per
-    further setting (e.g. noisy queries)."""
+    further setting (e.g. noisy queries); with ``ci``, each with the half-width of its bootstrap interval.
+    Rows: models in ``model_order``, then baselines in registry order."""
     extra = pd.read_csv(extra_csv)
     std = pd.read_csv(curves["standard"])
-    mse = std.sort_values("k").groupby(["kind", "name"], sort=False)["normalized_mean"].last()
+    last = std.sort_values("k").groupby(["kind", "name"], sort=False).last()
     others = [s for s in curves if s != "standard"]
     head = ["Model", "MSE", "NV acc.", "key-match err."] + [rf"NV acc. {latex_escape(s.replace('_', ' '))}"
                                                              for s in others]
-    lines = [r"\begin{table}[tbp]", r"\centering", r"\scriptsize",
-             rf"\caption{{{latex_escape(title)}: normalized squared error (MSE), nearest-value accuracy (NV acc., "
-             r"the retrieval metric) and the released key-match error on the standard set, and nearest-value "
-             r"accuracy on the further evaluation sets (mean over seeds and prompts).}",
-             rf"\label{{tab:retrieval-{task.replace('_', '-')}}}",
-             FIT_TO_WIDTH, rf"\begin{{tabular}}{{l{'r' * (len(head) - 1)}}}", r"\toprule",
-             " & ".join(head) + r" \\", r"\midrule"]
+    show_ci = ci is not None
+
+    def fmt(mean, low, high):
+        return format_interval(mean, low, high) if show_ci else format_sig(mean)
+
+    dashes = []
 
     def cell(setting, kind, name, metric):
         d = extra[(extra.setting == setting) & (extra.kind == kind) & (extra.name == name) & (extra.metric == metric)]
-        return "--" if d.empty else format_number(d["mean"].iloc[0])
+        if d.empty:
+            dashes.append(1)
+            return "--"
+        r = d.iloc[0]
+        return fmt(r["mean"], r.get("ci_low", float("nan")), r.get("ci_high", float("nan")))
 
-    prev = None
-    for (kind, name), label in std.drop_duplicates(["kind", "name"]).set_index(["kind", "name"])["label"].items():
+    body, prev = [], None
+    rows = order_rows(std.drop_duplicates(["kind", "name"]), list(model_order))
+    for kind, name, label in zip(rows.kind, rows.name, rows.label):
         if prev == "model" and kind == "baseline":
-            lines.append(r"\midrule")
+            body.append(r"\midrule")
         prev = kind
-        cells = [format_number(mse[(kind, name)]), cell("standard", kind, name, "nearest_value_accuracy"),
+        m = last.loc[(kind, name)]
+        cells = [fmt(m.normalized_mean, m.get("normalized_ci_low", float("nan")),
+                     m.get("normalized_ci_high", float("nan"))),
+                 cell("standard", kind, name, "nearest_value_accuracy"),
                  cell("standard", kind, name, "key_match_error")]
         cells += [cell(s, kind, name, "nearest_value_accuracy") for s in others]
-        lines.append(" & ".join([latex_escape(label)] + cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
+        body.append(" & ".join([latex_escape(label)] + cells) + r" \\")
+    notes = (" " + interval_text(ci) if show_ci else "") + (
+        " --: not evaluated (a metric or setting this model or baseline has no scores for)." if dashes else "")
+    lines = [r"\begin{table}[tbp]", r"\centering", r"\scriptsize",
+             rf"\caption{{{latex_escape(title)}: normalized squared error (MSE), nearest-value accuracy (NV acc., "
+             r"the retrieval metric) and the released key-match error on the standard set, and nearest-value "
+             rf"accuracy on the further evaluation sets (mean over seeds and prompts).{notes}}}",
+             rf"\label{{tab:retrieval-{task.replace('_', '-')}}}",
+             FIT_TO_WIDTH, rf"\begin{{tabular}}{{l{'r' * (len(head) - 1)}}}", r"\toprule",
+             " & ".join(head) + r" \\", r"\midrule", *body,
+             r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
     Path(out_tex).write_text("\n".join(lines))
 
 
