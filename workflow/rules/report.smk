@@ -248,6 +248,9 @@ rule table_reference:
         f"{RESULTS}/metrics/reference_comparison.csv",
     output:
         f"{GENERATED}/tables/reference_comparison.tex",
+    params:
+        order=MODEL_ORDER,
+        ci=config["evaluation"]["bootstrap"]["ci"],
     log:
         f"{LOGS}/tables/table_reference.log",
     script:

@@ -1,0 +1,81 @@
+"""Reference numbers in the paper: each shows where it comes from, none is called published unless the
+paper's text prints it, and the comparison table keeps only the rows this run can compare."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mambaicl.report.reference import (SOURCE_KINDS, reference_comparison_job, reference_rows, source_kind,
+                                       table_reference_job)
+
+REF = "workflow/resources/reference"
+
+
+def _curve(kind, name, label, ks, value=0.1):
+    return pd.DataFrame({"kind": kind, "name": name, "label": label, "k": list(ks), "normalized_mean": value,
+                         "normalized_ci_low": value * 0.9, "normalized_ci_high": value * 1.1})
+
+
+@pytest.fixture
+def comparison(repo, tmp_path):
+    """The real reference files against synthetic d = 20 linear-regression curves (k = 0..100) and d = 5
+    sparse-LR curves."""
+    lr = pd.concat([_curve("model", "mamba", "Mamba", range(101)),
+                    _curve("model", "transformer", "Transformer (no PE)", range(101)),
+                    _curve("baseline", "least_squares", "Least squares", range(101), 3298.0),
+                    _curve("baseline", "averaging", "Averaging", range(101))])
+    sp = _curve("model", "mamba", "Mamba", range(41))
+    lr.to_csv(tmp_path / "lr.csv", index=False)
+    sp.to_csv(tmp_path / "sp.csv", index=False)
+    out = tmp_path / "cmp.csv"
+    reference_comparison_job(repo / REF / "grazzi_simple_functions.csv", repo / REF / "baselines_analytic.csv",
+                             {"lr/standard": tmp_path / "lr.csv", "sp/standard": tmp_path / "sp.csv"},
+                             {"lr": 20, "sp": 5},
+                             {"linear_regression/isotropic>isotropic": ["lr", "standard"],
+                              "sparse_linear_regression/isotropic>isotropic": ["sp", "standard"]},
+                             {"mamba": "mamba", "transformer_no_pe": "transformer"}, out)
+    return out
+
+
+def test_every_reference_row_knows_its_source(repo):
+    rows = reference_rows(repo / REF / "grazzi_simple_functions.csv", repo / REF / "baselines_analytic.csv")
+    assert set(rows.source_kind) <= set(SOURCE_KINDS) and rows.source_kind.notna().all()
+    assert (rows[rows.source == "grazzi_simple_functions"].source_kind == "visual_reading").all()
+    assert source_kind("baselines_analytic", "Garg et al. release baseline code, run on CPU") == "release_code"
+    assert source_kind("baselines_analytic", "G result files") == "release_file"
+    assert "paper" not in SOURCE_KINDS["visual_reading"][0]
+
+
+def test_comparison_table_keeps_comparable_rows_with_their_source_and_summarises_the_rest(comparison, tmp_path):
+    df = pd.read_csv(comparison)
+    out = tmp_path / "t.tex"
+    table_reference_job(comparison, out, ["transformer", "mamba"], ci=0.9)
+    tex = out.read_text()
+    n_cmp = int((df.status == "compared").sum())
+    assert 0 < n_cmp < len(df)
+    body = [ln for ln in tex.split(r"\endhead")[1].splitlines() if ln.endswith(r"\\")]
+    assert len(body) == n_cmp  # only the compared rows
+    assert f"Of the {len(df)} reference numbers with a position, {len(df) - n_cmp} are left out" in tex
+    assert "other dimension" in tex and "not run in this configuration" in tex
+    assert "published" not in tex.lower()
+    assert " & reading & " in tex and " & release code & " in tex  # each row's source, legend in the caption
+    assert SOURCE_KINDS["visual_reading"][1] in tex and SOURCE_KINDS["release_code"][1] in tex
+    assert "transformer_no_pe" not in tex and "knn" not in tex  # labels, not raw ids
+    assert r"Least squares$^\ddagger$ & 20 & $\approx$0 & reading & 3298\,$\pm$\,330 \\" in tex
+    assert r"$\ddagger$: least squares at $k = d$" in tex
+    models = [ln.split(" & ")[2] for ln in body]
+    first_ls = models.index("Least squares")
+    models = [m.replace(r"$^\ddagger$", "") for m in models]
+    assert models[:first_ls] == sorted(models[:first_ls], key=["Transformer (no PE)", "Mamba"].index)
+    ks = [int(ln.split(" & ")[3]) for ln in body if ln.split(" & ")[2] == "Mamba"]
+    assert ks == sorted(ks)
+    assert r"0.100\,$\pm$\,0.010" in tex
+
+
+def test_comparison_without_comparable_rows_is_one_sentence(comparison, tmp_path):
+    df = pd.read_csv(comparison)
+    df["status"] = np.where(df.status == "compared", "not comparable (d = 5)", df.status)
+    df.to_csv(tmp_path / "none.csv", index=False)
+    table_reference_job(tmp_path / "none.csv", tmp_path / "t.tex")
+    tex = (tmp_path / "t.tex").read_text()
+    assert "longtable" not in tex and f"{len(df)} are left out" in tex
