@@ -79,3 +79,29 @@ def test_comparison_without_comparable_rows_is_one_sentence(comparison, tmp_path
     table_reference_job(tmp_path / "none.csv", tmp_path / "t.tex")
     tex = (tmp_path / "t.tex").read_text()
     assert "longtable" not in tex and f"{len(df)} are left out" in tex
+
+
+def test_verdict_table_marks_each_park_cells_status(repo, tmp_path):
+    from mambaicl.report.tables import table_verdicts_job
+
+    rows = [  # (our task, Park's row, our model, Park's column, verdict, Park's verdict)
+        ("lr", "linear_regression", "mamba", "mamba", "on_par", "on_par"),  # corroborated
+        ("lr", "linear_regression", "transformer", "transformer", "on_par", "on_par"),
+        ("tree", "decision_tree", "mamba", "mamba", "gap", "gap"),  # partially corroborated
+        ("cot", "chain_of_thought_io", "mamba", "mamba", "on_par", "on_par"),  # unverified
+        ("ortho_even", "orthogonal_outlier_regression", "mamba", "mamba", "on_par", ""),  # our extension row
+    ]
+    df = pd.DataFrame([dict(task=t, published_task=p, model=m, column=c, rule="window", score=0.01234,
+                            best_reference="least_squares", trivial=False, verdict=v, published=pub,
+                            extension=(pub == "")) for t, p, m, c, v, pub in rows])
+    df.to_csv(tmp_path / "v.csv", index=False)
+    table_verdicts_job(tmp_path / "v.csv", {}, {"mamba": "Mamba", "transformer": "Transformer"}, tmp_path / "v.tex",
+                       repo / REF / "park_table1.csv", ["transformer", "mamba"])
+    tex = (tmp_path / "v.tex").read_text()
+    lines = {ln.split(" & ")[0]: ln for ln in tex.splitlines() if " & " in ln}
+    assert lines["lr"].endswith(r"\checkmark (0.012) / \checkmark \\")  # corroborated: no mark
+    assert r"/ $\blacktriangle$$^\dagger$" in lines["tree"] and r"/ \checkmark$^\ddagger$" in lines["cot"]
+    assert r"$\dagger$: only the direction is corroborated" in tex and r"$\ddagger$: unverified" in tex
+    assert "n/a: no cell" in tex and "--: the model is not run" in tex
+    assert "published" not in tex.lower()
+    assert tex.index("Transformer") < tex.index("Mamba")  # the config's model order

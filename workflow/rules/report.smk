@@ -170,10 +170,12 @@ if VERDICTS:
 
     rule table_verdicts:
         input:
-            f"{RESULTS}/metrics/verdicts.csv",
+            verdicts=f"{RESULTS}/metrics/verdicts.csv",
+            table1="workflow/resources/reference/park_table1.csv",
         output:
             f"{GENERATED}/tables/verdicts.tex",
         params:
+            order=MODEL_ORDER,
             titles={t: task_title(task_spec(config, t), t) for t in VERDICTS["tasks"]},
             labels={m: model_label(config, m) for m in VERDICTS["models"]},
         log:

@@ -158,33 +158,67 @@ def table_retrieval_job(title: str, task: str, curves: dict[str, str], extra_csv
     Path(out_tex).write_text("\n".join(lines))
 
 
+# Status of a cell of Park et al.'s Table 1 (``park_table1.csv``) -> its mark in the verdict table and the
+# caption's explanation; corroborated cells carry no mark.
+TABLE1_STATUS = {
+    "corroborated": ("", ""),
+    "partially_corroborated": (r"$^\dagger$", r"$\dagger$: only the direction is corroborated (that the model "
+                                               r"does worse or on par), not $\blacktriangle$ vs $\times$ or the "
+                                               r"exact cell"),
+    "unverified": (r"$^\ddagger$", r"$\ddagger$: unverified, no independent source for the cell"),
+}
+
+
 def table_verdicts_job(verdicts_csv: str, task_titles: dict[str, str], model_labels: dict[str, str],
-                       out_tex: str) -> None:
-    """Task x model: our verdict (score) beside P's published one."""
+                       out_tex: str, table1_csv: str | None = None, model_order: list[str] = ()) -> None:
+    """Task x model: our verdict (score) beside Park et al.'s, with each of their cells' status from
+    ``table1_csv`` (P's Table 1 as reconstructed from the abstract and secondary sources; the paper's text
+    was not available), so that no uncorroborated cell reads as the paper's. Columns: models in
+    ``model_order``."""
     df = pd.read_csv(verdicts_csv, keep_default_na=False)
-    models = list(dict.fromkeys(df.model))
-    lines = [r"\begin{table}[tbp]", r"\centering", r"\small",
-             r"\caption{Park et al.'s Table~1 replicated: our verdict from the measured curves at the window the "
-             r"text states (score in "
-             r"parentheses: window error, or accuracy for parity), then the published verdict. "
-             r"\checkmark{} on par, $\blacktriangle$ performance gap, $\times$ fails to learn; the rule is "
-             r"stated in the text.}", r"\label{tab:verdicts}",
-             FIT_TO_WIDTH, rf"\begin{{tabular}}{{l{'c' * len(models)}}}", r"\toprule",
-             " & ".join(["Task"] + [latex_escape(model_labels.get(m, m)) for m in models]) + r" \\", r"\midrule"]
+    status = {}
+    if table1_csv is not None:
+        status = {(r.task, r.model): r.status for r in pd.read_csv(table1_csv).itertuples()}
+    models = sorted(dict.fromkeys(df.model), key=lambda m: row_key("model", m, list(model_order)))
+    used = set()
+    body = []
     for task, d in df.groupby("task", sort=False):
         cells = []
         for m in models:
             row = d[d.model == m]
             if row.empty:
                 cells.append("--")
+                used.add("--")
                 continue
             r = row.iloc[0]
-            ours = f"{SYMBOLS[r.verdict]} ({format_number(float(r.score), 2)})"
-            theirs = SYMBOLS.get(r.published, "?") if r.published else "n/a"
+            ours = f"{SYMBOLS[r.verdict]} ({format_sig(float(r.score), 2)})"
+            if r.published:
+                st = status.get((r.published_task, r.column), "unknown")
+                mark = TABLE1_STATUS.get(st, (r"$^?$", ""))[0]
+                used.add(st)
+                theirs = SYMBOLS.get(r.published, "?") + mark
+            else:
+                theirs = "n/a"
+                used.add("n/a")
             cells.append(f"{ours} / {theirs}")
         title = latex_escape(task_titles.get(task, task))
         if "extension" in d and str(d.extension.iloc[0]) == "True":  # our extra row, e.g. the corrected construction
             title += r" \emph{(ours, not in Table~1)}"
-        lines.append(" & ".join([title] + cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
+        body.append(" & ".join([title] + cells) + r" \\")
+    notes = [TABLE1_STATUS[s][1] for s in TABLE1_STATUS if TABLE1_STATUS[s][1] and s in used]
+    if "n/a" in used:
+        notes.append("n/a: no cell in Park et al.'s Table~1")
+    if "--" in used:
+        notes.append("--: the model is not run on this task")
+    legend = ("; ".join(notes) + ".") if notes else ""
+    lines = [r"\begin{table}[tbp]", r"\centering", r"\small",
+             r"\caption{Park et al.'s Table~1 replicated: our verdict from the measured curves at the window the "
+             r"text states (score in parentheses: window error, or accuracy for parity), then Park et al.'s "
+             r"verdict as reconstructed from their abstract and secondary sources (their paper's text was not "
+             r"available; unmarked cells are corroborated there). "
+             r"\checkmark{} on par, $\blacktriangle$ performance gap, $\times$ fails to learn; the rule is "
+             rf"stated in the text. {legend}}}", r"\label{tab:verdicts}",
+             FIT_TO_WIDTH, rf"\begin{{tabular}}{{l{'c' * len(models)}}}", r"\toprule",
+             " & ".join(["Task"] + [latex_escape(model_labels.get(m, m)) for m in models]) + r" \\", r"\midrule",
+             *body, r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
     Path(out_tex).write_text("\n".join(lines))
