@@ -105,3 +105,22 @@ def test_verdict_table_marks_each_park_cells_status(repo, tmp_path):
     assert "n/a: no cell" in tex and "--: the model is not run" in tex
     assert "published" not in tex.lower()
     assert tex.index("Transformer") < tex.index("Mamba")  # the config's model order
+
+
+def test_param_count_table_marks_each_reference_counts_origin(repo, tmp_path):
+    from mambaicl.report.tables import PARAM_STATUS, table_param_counts_job
+
+    counts = pd.DataFrame([
+        dict(model="t", label="Transformer", backbone="gpt2_no_pe", d_model=256, n_layer=12, token_dim=20,
+             params=9483265, published=9483265, published_source="grazzi: standard (8 heads)"),
+        dict(model="h", label="Hybrid", backbone="standard_hybrid", d_model=128, n_layer=4, token_dim=20,
+             params=382081, published=382081, published_source="park: n_layer 4 at 128"),
+        dict(model="r", label="RWKV", backbone="rwkv4", d_model=64, n_layer=2, token_dim=20, params=1000,
+             published=None, published_source=None)])
+    counts.to_csv(tmp_path / "c.csv", index=False)
+    table_param_counts_job(tmp_path / "c.csv", tmp_path / "p.tex", repo / REF / "param_counts.csv")
+    tex = (tmp_path / "p.tex").read_text()
+    assert r"9,483,265 & 9,483,265\textsuperscript{f} \\" in tex
+    assert r"382,081\textsuperscript{r} \\" in tex and r"& 1,000 & -- \\" in tex
+    assert PARAM_STATUS["derived"][1] in tex and PARAM_STATUS["computed_from_release"][1] in tex
+    assert "--: the reference files give no count" in tex and "published" not in tex.lower()

@@ -64,7 +64,8 @@ rule macros:
 
 rule table_param_counts:
     input:
-        f"{RESULTS}/metrics/param_counts.csv",
+        counts=f"{RESULTS}/metrics/param_counts.csv",
+        reference="workflow/resources/reference/param_counts.csv",
     output:
         f"{GENERATED}/tables/param_counts.tex",
     log:

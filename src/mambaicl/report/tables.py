@@ -13,18 +13,49 @@ from .latex import (FIT_TO_WIDTH, error_table_tex, format_interval, format_numbe
                     latex_escape)
 
 
-def table_param_counts_job(counts_csv: str, out_tex: str) -> None:
+# ``status`` of a row of ``param_counts.csv`` -> (mark, caption legend); see that file's README.
+PARAM_STATUS = {
+    "computed_from_release": ("r", "counted by instantiating the release's model code"),
+    "derived_and_measured": ("m", "derived from the per-block formulas and measured on the release"),
+    "derived": ("f", "derived from the per-block formulas, which reproduce every count the releases give"),
+    "derived_to_be_confirmed": ("f?", "derived from the formulas with an assumed setting (to be confirmed)"),
+}
+
+
+def reference_status(source: str, reference: pd.DataFrame) -> str:
+    """``status`` of the reference row behind ``published_source`` ("paper: config"); "" if not found."""
+    paper, _, cfg = str(source).partition(": ")
+    rows = reference[(reference.paper == paper) & (reference.config == cfg)]
+    return str(rows.status.iloc[0]) if not rows.empty else ""
+
+
+def table_param_counts_job(counts_csv: str, out_tex: str, reference_csv: str | None = None) -> None:
+    """Every configured model's effective count beside the reference count for its size, each reference marked
+    with where it comes from (``PARAM_STATUS``, from ``reference_csv``): none is a count printed in a paper."""
     df = pd.read_csv(counts_csv)
+    ref = pd.read_csv(reference_csv) if reference_csv else pd.DataFrame(columns=["paper", "config", "status"])
+    used, body = [], []
+    for r in df.itertuples():
+        if pd.isna(r.published):
+            pub = "--"
+            used.append("--")
+        else:
+            st = reference_status(r.published_source, ref)
+            mark = PARAM_STATUS.get(st, ("?", ""))[0]
+            used.append(st)
+            pub = f"{int(r.published):,}" + (rf"\textsuperscript{{{mark}}}" if reference_csv else "")
+        body.append(f"{latex_escape(r.label)} & \\texttt{{{latex_escape(r.backbone)}}} & {r.d_model} & {r.n_layer} & "
+                    f"{r.params:,} & {pub} \\\\")
+    legend = [f"\\textsuperscript{{{m}}}: {text}" for s, (m, text) in PARAM_STATUS.items() if s in used]
+    if "--" in used:
+        legend.append("--: the reference files give no count for this size")
     lines = [r"\begin{table}[t]", r"\centering",
              r"\caption{Effective parameters (trainable, receiving gradients) of every configured model, counted "
-             r"by instantiating it, beside the published count where the papers' releases give one for that size.}",
-             r"\label{tab:param-counts}", r"\begin{tabular}{llrrrr}", r"\toprule",
-             r"Model & Backbone & $d$ & Layers & Parameters & Published \\", r"\midrule"]
-    for r in df.itertuples():
-        pub = "--" if pd.isna(r.published) else f"{int(r.published):,}"
-        lines.append(f"{latex_escape(r.label)} & \\texttt{{{latex_escape(r.backbone)}}} & {r.d_model} & {r.n_layer} & "
-                     f"{r.params:,} & {pub} \\\\")
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+             r"by instantiating it, beside the reference count for that size from the papers' releases"
+             + ("; " + "; ".join(legend) if legend else "") + ".}",
+             r"\label{tab:param-counts}", FIT_TO_WIDTH, r"\begin{tabular}{llrrrr}", r"\toprule",
+             r"Model & Backbone & $d$ & Layers & Parameters & Reference \\", r"\midrule", *body,
+             r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
     Path(out_tex).write_text("\n".join(lines))
 
 
