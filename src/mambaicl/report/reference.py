@@ -53,11 +53,11 @@ def source_kind(file: str, source: str) -> str:
     return "secondary"
 
 
-# published task name -> our generator
+# reference task name -> our generator
 TASK_GENERATORS = {"linear_regression": "linear_regression", "skewed_linear_regression": "skewed_linear_regression",
                    "sparse_linear_regression": "sparse_linear_regression", "relu_2nn_regression": "relu_nn",
                    "decision_tree": "decision_tree"}
-# published baseline name -> ours
+# reference baseline name -> ours
 BASELINE_NAMES = {"least_squares": "least_squares", "least_squares_min_norm": "least_squares",
                   "knn_3": "nearest_neighbors", "averaging": "averaging", "lasso_alpha_0.01": "lasso_0.01",
                   "nn_gd": "nn_gd", "xgboost": "xgboost", "greedy_tree": "greedy_tree",
@@ -90,8 +90,8 @@ def compare(rows: pd.DataFrame, curves: dict[tuple[str, str], str], task_dims: d
             instances: dict[tuple[str, str], str], models: dict[str, str]) -> pd.DataFrame:
     """Our normalised error at each reference point.
 
-    ``curves``: (task instance, setting) -> curves csv; ``instances``: (published task, "train>eval") ->
-    (task instance, setting) key into ``curves``; ``models``: published model -> our model name."""
+    ``curves``: (task instance, setting) -> curves csv; ``instances``: (reference task, "train>eval") ->
+    (task instance, setting) key into ``curves``; ``models``: reference model -> our model name."""
     loaded: dict[tuple[str, str], pd.DataFrame] = {}
     out = []
     for r in rows.itertuples():
@@ -122,7 +122,7 @@ def reference_comparison_job(simple_functions_csv: str, baselines_csv: str, curv
                              task_dims: dict[str, int], instances: dict[str, list[str]], models: dict[str, str],
                              out_csv: str) -> None:
     """Snakemake-friendly wrapper: ``curves`` keys are "instance/setting"; ``instances`` maps
-    "published task/train>eval" to [instance, setting]."""
+    "reference task/train>eval" to [instance, setting]."""
     rows = reference_rows(simple_functions_csv, baselines_csv)
     inst = {tuple(k.split("/", 1)): tuple(v) for k, v in instances.items()}
     cur = {tuple(k.split("/", 1)): v for k, v in curves.items()}
