@@ -240,6 +240,8 @@ rule reference_comparison:
         task_dims={t: task_from_spec(task_spec(config, t)).n_dims for t in TASKS},
         instances=reference_instances(),
         models=config["report"].get("reference_models", {}),
+        # the CSV's columns (each row's source, our label and interval): a change reruns the rule on old runs
+        columns="source_kind,ours_label,ours_ci",
     log:
         f"{LOGS}/tables/reference_comparison.log",
     script:

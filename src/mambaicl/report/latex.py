@@ -54,6 +54,11 @@ def format_number(value: float, digits: int = 3) -> str:
     return "--" if value != value else f"{value:.{digits}f}"
 
 
+# Normalised metrics below this are floating-point noise (an exact fit); shown as such, not as 4.5e-15.
+FLOOR = 1e-6
+FLOOR_TEXT = r"$<10^{-6}$"
+
+
 def _sci(value: float, sig: int) -> str:
     mant, exp = f"{value:.{sig - 1}e}".split("e")
     return rf"${mant}\times10^{{{int(exp)}}}$"
@@ -61,11 +66,14 @@ def _sci(value: float, sig: int) -> str:
 
 def format_sig(value: float, sig: int = 3) -> str:
     r"""``value`` to ``sig`` significant figures, never rounded to zero: 0.000123 -> $1.23\times10^{-4}$,
-    0.0123 -> 0.0123, 0.5 -> 0.500, 3298.4 -> 3298; exactly zero -> 0; "--" where there is no number."""
+    0.0123 -> 0.0123, 0.5 -> 0.500, 3298.4 -> 3298; exactly zero -> 0; below ``FLOOR`` (rounding noise)
+    $<10^{-6}$; "--" where there is no number."""
     if value != value:
         return "--"
     if value == 0:
         return "0"
+    if abs(value) < FLOOR:  # rounding noise of an exact fit (least squares beyond k = d), not a measurement
+        return FLOOR_TEXT
     if abs(value) == float("inf"):
         return r"$\infty$" if value > 0 else r"$-\infty$"
     magnitude = math.floor(math.log10(abs(value)))
@@ -82,6 +90,8 @@ def format_interval(mean: float, low: float, high: float, sig: int = 3) -> str:
     if mean != mean:
         return "--"
     half = (high - low) / 2 if low == low and high == high else float("nan")
+    if abs(mean) < FLOOR and not half >= FLOOR:
+        return FLOOR_TEXT
     if not half > 0 or not math.isfinite(half):
         return format_sig(mean, sig)
     magnitude = math.floor(math.log10(half))
