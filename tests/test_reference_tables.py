@@ -99,7 +99,7 @@ def test_verdict_table_marks_each_park_cells_status(repo, tmp_path):
                        repo / REF / "park_table1.csv", ["transformer", "mamba"])
     tex = (tmp_path / "v.tex").read_text()
     lines = {ln.split(" & ")[0]: ln for ln in tex.splitlines() if " & " in ln}
-    assert lines["lr"].endswith(r"\checkmark (0.012) / \checkmark \\")  # corroborated: no mark
+    assert lines["lr"].endswith(r"\checkmark (0.0123) / \checkmark \\")  # corroborated: no mark
     assert r"/ $\blacktriangle$$^\dagger$" in lines["tree"] and r"/ \checkmark$^\ddagger$" in lines["cot"]
     assert r"$\dagger$: only the direction is corroborated" in tex and r"$\ddagger$: unverified" in tex
     assert "n/a: no cell" in tex and "--: the model is not run" in tex

@@ -222,7 +222,7 @@ def table_verdicts_job(verdicts_csv: str, task_titles: dict[str, str], model_lab
                 used.add("--")
                 continue
             r = row.iloc[0]
-            ours = f"{SYMBOLS[r.verdict]} ({format_sig(float(r.score), 2)})"
+            ours = f"{SYMBOLS[r.verdict]} ({format_sig(float(r.score), 3)})"
             if r.published:
                 st = status.get((r.published_task, r.column), "unknown")
                 mark = TABLE1_STATUS.get(st, (r"$^?$", ""))[0]
