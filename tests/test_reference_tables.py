@@ -55,7 +55,8 @@ def test_comparison_table_keeps_comparable_rows_with_their_source_and_summarises
     assert 0 < n_cmp < len(df)
     body = [ln for ln in tex.split(r"\endhead")[1].splitlines() if ln.endswith(r"\\")]
     assert len(body) == n_cmp  # only the compared rows
-    assert f"Of the {len(df)} reference numbers with a position, {len(df) - n_cmp} are left out" in tex
+    assert f"sets the {n_cmp} comparable numbers beside ours. Of the {len(df)} reference numbers with a position, " \
+        f"{len(df) - n_cmp} are left out: " in tex
     assert "other dimension" in tex and "not run in this configuration" in tex
     assert "published" not in tex.lower()
     assert " & reading & " in tex and " & release code & " in tex  # each row's source, legend in the caption
@@ -78,7 +79,8 @@ def test_comparison_without_comparable_rows_is_one_sentence(comparison, tmp_path
     df.to_csv(tmp_path / "none.csv", index=False)
     table_reference_job(tmp_path / "none.csv", tmp_path / "t.tex")
     tex = (tmp_path / "t.tex").read_text()
-    assert "longtable" not in tex and f"{len(df)} are left out" in tex
+    assert "longtable" not in tex and r"\ref" not in tex  # no table to refer to
+    assert f"None of the {len(df)} reference numbers with a position is comparable in this run: " in tex
 
 
 def test_verdict_table_marks_each_park_cells_status(repo, tmp_path):
