@@ -15,7 +15,8 @@ from .tasks import CATEGORIES, TASK_INFO, TASK_NAMES
 
 # Tasks whose definition is G's (no substitute relation); their mean is comparable with G's.
 MATCHED_TASKS = [t for t in TASK_NAMES if not TASK_INFO[t].substitute]
-# G's Figure 7 models (spec 11.4); G's curves come from ``grazzi_nlp_context_length.csv`` (recomputed from release files).
+# G's Figure 7 models (spec 11.4); G's curves come from ``grazzi_nlp_context_length.csv`` (recomputed from
+# the release's result files).
 FIG7_MODELS = ("mamba_370m", "mamba_2.8b", "rwkv4_pile_430m", "rwkv4_pile_1.5b", "rwkv4_pile_3b")
 # How the reference curves are labelled: their status in workflow/resources/reference/README.md.
 REFERENCE_CURVE_LABEL = "G et al. (recomputed from release files)"

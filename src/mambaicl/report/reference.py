@@ -78,7 +78,8 @@ def reference_rows(simple_functions_csv: str, baselines_csv: str) -> pd.DataFram
     b = b[(b.quantity == "normalized_error") & (b.kind == "measured") & b.n_in_context.astype(str).str.isdigit()]
     b = pd.DataFrame({"source": "baselines_analytic", "task": b.task, "train": "isotropic", "eval": "isotropic",
                       "name": b.baseline_or_object, "k": b.n_in_context.astype(int), "reference": b.value,
-                      "relation": "approx", "source_kind": [source_kind("baselines_analytic", str(x)) for x in b.source],
+                      "relation": "approx",
+                      "source_kind": [source_kind("baselines_analytic", str(x)) for x in b.source],
                       "source_text": b.source})
     b.loc[b.task == "skewed_linear_regression", ["train", "eval"]] = "skewed"
     g_skew = a.task == "skewed_linear_regression"

@@ -88,7 +88,8 @@ def training_table_job(config: dict, out_tex: str) -> None:
     lines = [r"\begin{table}[tbp]", r"\centering", r"\scriptsize",
              r"\caption{Training as configured for this run: Adam $(0.9, 0.999)$ without weight decay, batch "
              rf"{config['train']['batch_size']}, fresh prompts at every step; schedule (cosine annealing to zero or "
-             r"constant), learning rate, gradient-norm clip, steps and seeds per task and group of models; clip --: no clipping.}",
+             r"constant), learning rate, gradient-norm clip, steps and seeds per task and group of models; "
+             r"clip --: no clipping.}",
              r"\label{tab:training}", FIT_TO_WIDTH, r"\begin{tabular}{llllrrl}", r"\toprule",
              r"Task & Models & Schedule & LR & Clip & Steps & Seeds \\", r"\midrule"]
     for (task, schedule, lr, clip, steps, precision, seeds), models in grouped.items():
