@@ -126,3 +126,12 @@ def test_param_count_table_marks_each_reference_counts_origin(repo, tmp_path):
     assert r"382,081\textsuperscript{r} \\" in tex and r"& 1,000 & -- \\" in tex
     assert PARAM_STATUS["derived"][1] in tex and PARAM_STATUS["computed_from_release"][1] in tex
     assert "--: the reference files give no count" in tex and "published" not in tex.lower()
+
+
+def test_at_another_scale_only_the_baselines_are_compared(comparison, tmp_path):
+    df = pd.read_csv(comparison)
+    table_reference_job(comparison, tmp_path / "t.tex", ["transformer", "mamba"], ci=0.9, scale="cpu")
+    tex = (tmp_path / "t.tex").read_text()
+    n_models = int(((df.status == "compared") & (df.ours_kind == "model")).sum())
+    assert n_models > 0 and " & Mamba & " not in tex and " & Least squares & " in tex
+    assert f"{n_models} because the reference models were trained at the papers' scale" in tex

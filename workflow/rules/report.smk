@@ -254,6 +254,7 @@ rule table_reference:
     output:
         f"{GENERATED}/tables/reference_comparison.tex",
     params:
+        scale=config["scale"],
         order=MODEL_ORDER,
         ci=config["evaluation"]["bootstrap"]["ci"],
     log:

@@ -38,7 +38,10 @@ LS_SPIKE_NOTE = (r"$\ddagger$: least squares at $k = d$ interpolates the $d$ exa
 LEFT_OUT = {"task not run": "the task is not run in this configuration",
             "model not mapped": "the model has no counterpart in this run (\\texttt{report.reference\\_models})",
             "not comparable": "this run's task has another dimension than the references' $d = 20$",
-            "not evaluated": "this run does not evaluate that $k$ or that baseline"}
+            "not evaluated": "this run does not evaluate that $k$ or that baseline",
+            "other scale": "the reference models were trained at the papers' scale and this run's models are "
+                           "not (its baselines are compared)"}
+PAPER_SCALE = "paper"  # the config's ``scale`` at which our trained models are comparable with the references
 
 
 def source_kind(file: str, source: str) -> str:
@@ -155,15 +158,19 @@ def spike_mark(r) -> str:
     return r"$^\ddagger$" if r.ours_name == "least_squares" and int(r.k) == REFERENCE_DIMS else ""
 
 
-def table_reference_job(csv: str, out_tex: str, model_order: list[str] = (), ci: float | None = None) -> None:
+def table_reference_job(csv: str, out_tex: str, model_order: list[str] = (), ci: float | None = None,
+                        scale: str = PAPER_SCALE) -> None:
     """The compared rows only, in task, model (config order, then baselines in registry order) and k order,
     each with its reference value, where that value comes from (``SOURCE_KINDS``, legend in the caption)
-    and our value with its bootstrap interval; then the sentence that summarises the rows left out."""
+    and our value with its bootstrap interval; then the sentence that summarises the rows left out. At a
+    ``scale`` other than the papers', trained models are left out (baselines do not depend on it)."""
     from .latex import interval_text
 
     df = pd.read_csv(csv, keep_default_na=False, na_values={"ours", "ours_ci_low", "ours_ci_high"})
     for col in ("ours_ci_low", "ours_ci_high"):
         df[col] = pd.to_numeric(df[col], errors="coerce") if col in df else float("nan")
+    if scale != PAPER_SCALE:
+        df.loc[(df.status == "compared") & (df.ours_kind == "model"), "status"] = "other scale"
     cmp = df[df.status == "compared"]
     rows = sorted(cmp.itertuples(), key=lambda r: _sort_key(r, list(model_order)))
     if not rows:
