@@ -270,7 +270,12 @@ def test_reference_tables_per_task_and_matched_mean(tmp_path):
     assert row.split(" & ")[1:3] == [f"{ours_matched:.3f}", f"{pub_matched:.3f}"]
     assert row.split(" & ")[3:5] == ["0.500", r"-- \\"]
     only_local = reference_tasks_table_tex({"smollm2_135m": results["smollm2_135m"]}, str(REF_5SHOT))
-    assert "No model of this run has a published column" in only_local and "tabular" not in only_local
+    assert "G evaluated no model of this run" in only_local and "tabular" not in only_local
+    for tex in (per_task, means, only_local):  # G's values come from their release's table: named so, not "published"
+        assert "published" not in tex.lower() and "committed in their release" in tex
+    assert "Mamba 2.8B (quoted in the text" not in means  # the run has it: its column shows the number
+    local = reference_table_tex({"smollm2_135m": results["smollm2_135m"]}, str(REF_5SHOT))
+    assert f"{float(ref.at['mean_18_tasks', 'mamba_2.8b']):.3f} over all 18 tasks" in local
 
 
 def _reference_curves(tmp_path):

@@ -37,8 +37,62 @@ def test_error_table_has_one_row_per_curve_and_the_values():
     assert wide.loc[("model", "Transformer"), 2] == 0.25
     tex = error_table_tex(curves, [1, 2, 5], "cap", "tab:x")
     assert r"Transformer & 0.500 & 0.250 & -- \\" in tex
-    assert r"Least squares & 0.000 & 0.000 & -- \\" in tex
+    assert r"Least squares & 0 & 0 & -- \\" in tex
     assert tex.index("Transformer") < tex.index(r"\midrule", tex.index("Transformer"))
+    assert "--: " in tex and "positional table ends before this $k$" in tex  # every dash has its reason
+
+
+def _curves(models, baselines, ks=(1, 2), mean=0.12345, low=0.1192, high=0.1277):
+    rows = [dict(kind=kind, name=n, label=n.title(), k=k, normalized_mean=mean, normalized_ci_low=low,
+                 normalized_ci_high=high) for kind, names in (("baseline", baselines), ("model", models))
+            for n in names for k in ks]
+    return pd.DataFrame(rows)
+
+
+def test_error_table_shows_intervals_and_the_configs_model_order():
+    from mambaicl.report.latex import format_interval, format_sig
+
+    curves = _curves(["mamba", "transformer", "s4"], ["averaging", "least_squares"])
+    tex = error_table_tex(curves, [1, 2], "cap", "tab:x", model_order=["transformer", "s4", "mamba"], ci=0.9)
+    body = [ln.split(" & ")[0] for ln in tex.splitlines() if ln.endswith(r"\\") and "&" in ln][1:]
+    assert body == ["Transformer", "S4", "Mamba", "Least_Squares".replace("_", r"\_"), "Averaging"]
+    assert r"0.123\,$\pm$\,0.004" in tex and "90\\,\\% bootstrap interval" in tex
+    assert "--" not in tex.split(r"\label")[0]  # no dash, no dash legend
+    assert format_sig(0.0001234) == r"$1.23\times10^{-4}$" and format_sig(3298.4) == "3298"
+    assert format_sig(0.0123) == "0.0123" and format_sig(0.0) == "0" and format_sig(4e-15) == r"$<10^{-6}$"
+    assert format_interval(4.5e-15, 3e-15, 6e-15) == r"$<10^{-6}$"
+    assert format_interval(1.0, 1.0, 1.0) == "1.00" and format_interval(float("nan"), 0, 1) == "--"
+
+
+def test_baseline_order_is_the_registrys():
+    from mambaicl.evaluation.baselines import BASELINES
+    from mambaicl.report.labels import BASELINE_ORDER
+
+    assert BASELINE_ORDER == list(BASELINES)
+
+
+def test_settings_and_retrieval_tables_share_the_model_order(tmp_path):
+    from mambaicl.report.tables import table_retrieval_job, table_settings_job
+
+    order = ["transformer", "mamba"]
+    paths = {}
+    for s in ("standard", "noisy"):
+        paths[s] = tmp_path / f"{s}.csv"
+        _curves(["mamba", "transformer"], ["mqar_zero", "mqar_nearest_key"]).to_csv(paths[s], index=False)
+    extra = pd.DataFrame([dict(setting=s, kind=kind, name=n, label=n, metric=m, mean=0.5, ci_low=0.4, ci_high=0.6,
+                               n_seeds=1)
+                          for s in ("standard", "noisy") for kind, n in (("model", "mamba"), ("model", "transformer"))
+                          for m in ("nearest_value_accuracy", "key_match_error")])
+    extra.to_csv(tmp_path / "extra.csv", index=False)
+    table_retrieval_job("MQAR", "mqar", paths, tmp_path / "extra.csv", tmp_path / "r.tex", order, ci=0.9)
+    table_settings_job("LR", "lr", paths, 2, tmp_path / "s.tex", order)
+    for name in ("r.tex", "s.tex"):
+        tex = (tmp_path / name).read_text()
+        pos = [tex.index(label + " &") for label in ("Transformer", "Mamba", "Mqar_Nearest_Key".replace("_", r"\_"),
+                                                    "Mqar_Zero".replace("_", r"\_"))]
+        assert pos == sorted(pos), name
+    r = (tmp_path / "r.tex").read_text()
+    assert r"0.50\,$\pm$\,0.10" in r and "--: not evaluated" in r  # the baselines have no retrieval metrics
 
 
 @pytest.mark.parametrize("seconds,text", [(42, "42 s"), (210, "3.5 min"), (7.2 * 3600, "7.2 h"), (2.1 * 86400, "2.1 d")])

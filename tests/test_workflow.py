@@ -11,7 +11,7 @@ import yaml
 
 from mambaicl.config import iter_runs, load_yaml
 from mambaicl.evaluation.settings import task_baselines
-from mambaicl.report.latex import macro_name, parse_macros
+from mambaicl.report.latex import format_interval, macro_name, parse_macros
 
 from workflow_helpers import SMOKE, copy_workflow, planned_jobs, report_dir, snakemake, tiny_config
 
@@ -45,7 +45,9 @@ def test_table_and_macros_equal_the_metrics(smoke_run):
             if at_k.empty:  # beyond a learned positional table: not evaluated, shown as a dash
                 assert cell == "--" and macros[key] == "--", (label, k)
                 continue
-            assert cell == f"{at_k.item():.3f}", (label, k)
+            row_k = d[d.k == k].iloc[0]
+            assert cell == format_interval(row_k.normalized_mean, row_k.normalized_ci_low,
+                                           row_k.normalized_ci_high), (label, k)
             assert macros[key] == f"{at_k.item():.3f}"
             checked += 1
     assert checked == 11 * len(k_values) - 1  # 9 models, least squares, averaging; one k beyond a PE table

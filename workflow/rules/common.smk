@@ -189,7 +189,7 @@ def verdict_tasks():
             for t, (pub, extension) in rows.items()}
 
 
-# --- published vs replicated (workflow/rules/report.smk: reference_comparison) ---
+# --- reference numbers vs replicated (workflow/rules/report.smk: reference_comparison) ---
 
 def reference_instances():
     """'published task/train>eval' -> [our task instance, setting] for the points we can look up."""

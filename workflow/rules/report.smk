@@ -37,6 +37,8 @@ rule table_errors:
         f"{GENERATED}/tables/errors_{{task}}.tex",
     params:
         k_values=config["report"]["k_values"],
+        order=MODEL_ORDER,
+        ci=config["evaluation"]["bootstrap"]["ci"],
     log:
         f"{LOGS}/tables/errors_{{task}}.log",
     script:
@@ -62,7 +64,8 @@ rule macros:
 
 rule table_param_counts:
     input:
-        f"{RESULTS}/metrics/param_counts.csv",
+        counts=f"{RESULTS}/metrics/param_counts.csv",
+        reference="workflow/resources/reference/param_counts.csv",
     output:
         f"{GENERATED}/tables/param_counts.tex",
     log:
@@ -103,6 +106,7 @@ rule table_eval_settings:
         title=lambda w: task_title(task_spec(config, w.task), w.task),
         curves=lambda w: {s: c for s, (c, _) in settings_panels(w.task).items()},
         window=config["report"]["window"],
+        order=MODEL_ORDER,
     log:
         f"{LOGS}/tables/eval_settings_{{task}}.log",
     script:
@@ -118,6 +122,8 @@ rule table_retrieval:
     params:
         title=lambda w: task_title(task_spec(config, w.task), w.task),
         curves=lambda w: {s: curves_of(w.task, s) for s in ["standard", *SETTINGS_BY_TASK[w.task]]},
+        order=MODEL_ORDER,
+        ci=config["evaluation"]["bootstrap"]["ci"],
     log:
         f"{LOGS}/tables/retrieval_{{task}}.log",
     script:
@@ -165,10 +171,12 @@ if VERDICTS:
 
     rule table_verdicts:
         input:
-            f"{RESULTS}/metrics/verdicts.csv",
+            verdicts=f"{RESULTS}/metrics/verdicts.csv",
+            table1="workflow/resources/reference/park_table1.csv",
         output:
             f"{GENERATED}/tables/verdicts.tex",
         params:
+            order=MODEL_ORDER,
             titles={t: task_title(task_spec(config, t), t) for t in VERDICTS["tasks"]},
             labels={m: model_label(config, m) for m in VERDICTS["models"]},
         log:
@@ -223,6 +231,8 @@ rule reference_comparison:
         task_dims={t: task_from_spec(task_spec(config, t)).n_dims for t in TASKS},
         instances=reference_instances(),
         models=config["report"].get("reference_models", {}),
+        # the CSV's columns (each row's source, our label and interval): a change reruns the rule on old runs
+        columns="source_kind,ours_label,ours_ci",
     log:
         f"{LOGS}/tables/reference_comparison.log",
     script:
@@ -234,6 +244,10 @@ rule table_reference:
         f"{RESULTS}/metrics/reference_comparison.csv",
     output:
         f"{GENERATED}/tables/reference_comparison.tex",
+    params:
+        scale=config["scale"],
+        order=MODEL_ORDER,
+        ci=config["evaluation"]["bootstrap"]["ci"],
     log:
         f"{LOGS}/tables/table_reference.log",
     script:

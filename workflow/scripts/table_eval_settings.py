@@ -3,4 +3,4 @@ from mambaicl.runtime import log_to
 
 with log_to(snakemake.log[0]):
     table_settings_job(snakemake.params.title, snakemake.wildcards.task, snakemake.params.curves,
-                       snakemake.params.window, snakemake.output[0])
+                       snakemake.params.window, snakemake.output[0], snakemake.params.order)

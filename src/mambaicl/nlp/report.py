@@ -13,9 +13,10 @@ from .models import model_spec
 from .tasks import CATEGORIES, TASK_INFO, TASK_NAMES
 
 
-# Tasks whose definition is G's (no substitute relation); their mean is comparable with the published one.
+# Tasks whose definition is G's (no substitute relation); their mean is comparable with G's.
 MATCHED_TASKS = [t for t in TASK_NAMES if not TASK_INFO[t].substitute]
-# G's Figure 7 models (spec 11.4); the published curves come from ``grazzi_nlp_context_length.csv``.
+# G's Figure 7 models (spec 11.4); G's curves come from ``grazzi_nlp_context_length.csv`` (recomputed from
+# the release's result files).
 FIG7_MODELS = ("mamba_370m", "mamba_2.8b", "rwkv4_pile_430m", "rwkv4_pile_1.5b", "rwkv4_pile_3b")
 # How the reference curves are labelled: their status in workflow/resources/reference/README.md.
 REFERENCE_CURVE_LABEL = "G et al. (recomputed from release files)"
@@ -44,7 +45,10 @@ def accuracy_table_tex(results: dict[str, str], shots: int) -> str:
     sub = " & ".join(["", ""] + ["0-shot", f"{shots}-shot"] * len(models))
     lines = [r"\begin{table}[t]", r"\centering", r"\small",
              rf"\caption{{Accuracy per task, zero-shot baseline and {shots}-shot ICL, for the models of this run. "
-             r"Substitute tasks are named (no offline source for the original relation).}",
+             r"Substitute tasks are named (no offline source for the original relation). Mean of 18: the "
+             r"unweighted mean over all 18 tasks, substitutes included."
+             + (r" --: no result for this task and model." if zero.isna().to_numpy().any()
+                or icl.isna().to_numpy().any() else "") + "}",
              r"\label{tab:nlp-accuracy}", FIT_TO_WIDTH,
              rf"\begin{{tabular}}{{ll{'rr' * len(models)}}}", r"\toprule", head + r" \\", sub + r" \\", r"\midrule"]
     for t in TASK_NAMES:
@@ -60,28 +64,44 @@ def accuracy_table_tex(results: dict[str, str], shots: int) -> str:
     return "\n".join(lines)
 
 
+# Where G's NLP numbers come from (``workflow/resources/reference/README.md``), for the captions.
+G_TABLE_SOURCE = (r"G: Grazzi et al.'s values as committed in their release, in the results table from which their "
+                  r"appendix table ``Complete results of the main experiment'' is built (two decimals; Pythia, "
+                  r"GPT-J and LLaMA values copied there from Hendel et al.)")
+
+
 def _published_mean(ref: pd.DataFrame, model: str, tasks: list[str]) -> float:
-    """Mean of the published (two-decimal) per-task values over ``tasks``; NaN without a published column."""
+    """Mean of G's (two-decimal) per-task values over ``tasks``; NaN without a column for ``model``."""
     return float(ref.loc[tasks, model].astype(float).mean()) if model in ref.columns else float("nan")
 
 
+def _mamba_note(ref: pd.DataFrame, results: dict[str, str]) -> str:
+    """Caption sentence with G's Mamba 2.8B means, which the text quotes, when the run has no such column."""
+    if "mamba_2.8b" in results or "mamba_2.8b" not in ref.columns:
+        return ""
+    return (rf" G's Mamba 2.8B (quoted in the text, not run here): "
+            rf"{format_number(float(ref.at['mean_18_tasks', 'mamba_2.8b']), 3)} over all 18 tasks, "
+            rf"{format_number(_published_mean(ref, 'mamba_2.8b', MATCHED_TASKS), 3)} over the matched tasks.")
+
+
 def reference_table_tex(results: dict[str, str], reference_csv: str) -> str:
-    """Our 18-task, matched-task and per-category means next to G's published ones, for every model (models
-    without a published column show --)."""
+    """Our 18-task, matched-task and per-category means next to G's (release table), for every model (models
+    G did not evaluate show --). When the run lacks G's Mamba 2.8B, the caption gives its two means, which the
+    text quotes."""
     ref = pd.read_csv(reference_csv).set_index("task")
     icl = accuracy_wide(results, "icl")
     rows = [("mean of 18", "mean_18_tasks", TASK_NAMES),
             (f"mean of {len(MATCHED_TASKS)} matched", None, MATCHED_TASKS)] + [
         (f"mean {c}", f"mean_{c}", [t for t in TASK_NAMES if TASK_INFO[t].category == c]) for c in CATEGORIES]
     lines = [r"\begin{table}[t]", r"\centering", r"\small",
-             r"\caption{Our 5-shot accuracies against the published ones (G, Table 'complete results'). "
-             r"Matched: the tasks whose relation is G's (substitutes excluded); its published value is the mean "
-             r"of the published two-decimal per-task values. Models without a published column show ``--''.}",
+             rf"\caption{{Our 5-shot mean accuracies beside G's. {G_TABLE_SOURCE}. Matched: the tasks whose "
+             r"relation is G's (substitutes excluded); G's value for it is the mean of their two-decimal "
+             r"per-task values. --: G did not evaluate this model." + _mamba_note(ref, results) + "}",
              r"\label{tab:nlp-reference}", FIT_TO_WIDTH,
              rf"\begin{{tabular}}{{l{'rr' * len(results)}}}", r"\toprule",
              " & ".join(["Mean"] + [rf"\multicolumn{{2}}{{c}}{{{latex_escape(model_spec(m).label)}}}"
                                     for m in results]) + r" \\",
-             " & ".join([""] + ["ours", "published"] * len(results)) + r" \\", r"\midrule"]
+             " & ".join([""] + ["ours", "G"] * len(results)) + r" \\", r"\midrule"]
     for label, key, tasks in rows:
         cells = []
         for m in results:
@@ -97,18 +117,19 @@ def reference_table_tex(results: dict[str, str], reference_csv: str) -> str:
 
 
 def reference_tasks_table_tex(results: dict[str, str], reference_csv: str) -> str:
-    """Per matched task (G's definition, substitutes excluded): ours / published 5-shot accuracy for each
-    model of the run that has a published column, then the matched-task and 18-task means. Without such a
+    """Per matched task (G's definition, substitutes excluded): ours / G's 5-shot accuracy for each
+    model of the run that G evaluated, then the matched-task and 18-task means. Without such a
     model the table says so (small configs run local models G did not evaluate)."""
     ref = pd.read_csv(reference_csv).set_index("task")
     models = [m for m in results if m in ref.columns]
     head = [r"\begin{table}[tp]", r"\centering", r"\scriptsize", r"\setlength{\tabcolsep}{3pt}",
-            r"\caption{Per task, ours\,/\,published 5-shot accuracy (G, Table 'complete results', two decimals) "
-            rf"for the {len(MATCHED_TASKS)} tasks whose relation is G's; substitutes are left out. Our data are "
-            r"rebuilt and the translation metric is changed (Section~\ref{sec:nlp}).}",
+            r"\caption{Per task, ours\,/\,G's 5-shot accuracy "
+            rf"for the {len(MATCHED_TASKS)} tasks whose relation is G's; substitutes are left out. {G_TABLE_SOURCE}. "
+            r"Our data are rebuilt and the translation metric is changed (Section~\ref{sec:nlp}). Mean of 18: "
+            r"all 18 tasks, substitutes included. --: no result.}",
             r"\label{tab:nlp-reference-tasks}"]
     if not models:
-        return "\n".join(head + [r"No model of this run has a published column; the per-task comparison "
+        return "\n".join(head + [r"G evaluated no model of this run; the per-task comparison "
                                  r"needs the models of G.", r"\end{table}", ""])
     icl = accuracy_wide(results, "icl")
 
@@ -196,7 +217,7 @@ def plot_box(results: dict[str, str], out_pdf: str, zero_shot: bool = False) -> 
 
 def plot_shots(sweeps: dict[str, str], out_pdf: str, reference_csv: str | None = None,
                order: list[str] | None = None) -> list[str]:
-    """Our sweep curves; with ``reference_csv``, G's published curves (``published_curves``) for the swept
+    """Our sweep curves; with ``reference_csv``, G's curves (``published_curves``) for the swept
     models of G's Figure 7, dotted with hollow squares in the model's colour. ``order``: the run's NLP models
     (``nlp.models``), which fix each model's colour (``report.style``). Returns the legend labels."""
     import matplotlib.pyplot as plt

@@ -54,6 +54,25 @@ def k_values_upto(k_values: list[int], last_k: int) -> list[int]:
     return ks or [int(last_k)]
 
 
+# The baseline registry's order (``evaluation.baselines.BASELINES``, which needs torch; a test keeps both in step).
+BASELINE_ORDER = ["zero", "least_squares", "averaging", "nearest_neighbors", "lasso_1", "lasso_0.1", "lasso_0.01",
+                  "lasso_0.001", "lasso_0.0001", "nn_gd", "greedy_tree_depth4", "greedy_tree", "xgboost",
+                  "parity_gf2", "parity_support_vote", "mqar_nearest_key", "mqar_zero"]
+
+
+def row_key(kind: str, name: str, model_order: list[str]) -> tuple[int, int, str]:
+    """Sort key of a table row: models in the config's model order, then baselines in registry order
+    (names in neither list last, alphabetically), so that every table lists its rows alike."""
+    order = model_order if kind == "model" else BASELINE_ORDER
+    return (0 if kind == "model" else 1, order.index(name) if name in order else len(order), name)
+
+
+def order_rows(df: pd.DataFrame, model_order: list[str]) -> pd.DataFrame:
+    """``df`` (with ``kind`` and ``name`` columns) sorted stably by ``row_key``."""
+    keys = [row_key(k, n, model_order) for k, n in zip(df["kind"], df["name"])]
+    return df.iloc[sorted(range(len(df)), key=keys.__getitem__)]
+
+
 def options_text(spec_task: dict) -> str:
     """The generator options a figure used, e.g. 'reference_weight = fresh, outlier_prob = 0.5'."""
     return ", ".join(f"{k} = {v}" for k, v in sorted(spec_task.items()) if k != "name")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 from pathlib import Path
@@ -53,6 +54,58 @@ def format_number(value: float, digits: int = 3) -> str:
     return "--" if value != value else f"{value:.{digits}f}"
 
 
+# Normalised metrics below this are floating-point noise (an exact fit); shown as such, not as 4.5e-15.
+FLOOR = 1e-6
+FLOOR_TEXT = r"$<10^{-6}$"
+
+
+def _sci(value: float, sig: int) -> str:
+    mant, exp = f"{value:.{sig - 1}e}".split("e")
+    return rf"${mant}\times10^{{{int(exp)}}}$"
+
+
+def format_sig(value: float, sig: int = 3) -> str:
+    r"""``value`` to ``sig`` significant figures, never rounded to zero: 0.000123 -> $1.23\times10^{-4}$,
+    0.0123 -> 0.0123, 0.5 -> 0.500, 3298.4 -> 3298; exactly zero -> 0; below ``FLOOR`` (rounding noise)
+    $<10^{-6}$; "--" where there is no number."""
+    if value != value:
+        return "--"
+    if value == 0:
+        return "0"
+    if abs(value) < FLOOR:  # rounding noise of an exact fit (least squares beyond k = d), not a measurement
+        return FLOOR_TEXT
+    if abs(value) == float("inf"):
+        return r"$\infty$" if value > 0 else r"$-\infty$"
+    magnitude = math.floor(math.log10(abs(value)))
+    if magnitude < -3:
+        return _sci(value, sig)
+    decimals = max(sig - 1 - magnitude, 0)
+    return f"{value:.{decimals}f}"
+
+
+def format_interval(mean: float, low: float, high: float, sig: int = 3) -> str:
+    r"""``mean`` with the half-width of its interval [low, high], both rounded to the half-width's second
+    significant figure (first if that digit is 2-9): 0.12345 in [0.1192, 0.1277] -> 0.123\,$\pm$\,0.004.
+    Without a width (one prompt, or no interval), the mean alone to ``sig`` figures; "--" without a mean."""
+    if mean != mean:
+        return "--"
+    half = (high - low) / 2 if low == low and high == high else float("nan")
+    if abs(mean) < FLOOR and not half >= FLOOR:
+        return FLOOR_TEXT
+    if not half > 0 or not math.isfinite(half):
+        return format_sig(mean, sig)
+    magnitude = math.floor(math.log10(half))
+    lead = int(f"{half:e}"[0])
+    decimals = -magnitude + (1 if lead == 1 else 0)
+    if decimals > 4:  # tiny numbers: a shared power of ten
+        exp = math.floor(math.log10(max(abs(mean), half)))
+        scale = 10.0 ** exp
+        d = max(decimals + exp, 0)
+        return rf"$({mean / scale:.{d}f}\pm{half / scale:.{d}f})\times10^{{{exp}}}$"
+    d = max(decimals, 0)
+    return rf"{mean:.{d}f}\,$\pm$\,{half:.{d}f}"
+
+
 def format_duration(seconds: float) -> str:
     """Human-scale duration: 42 s, 3.5 min, 7.2 h, 2.1 d."""
     for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
@@ -78,20 +131,52 @@ def errors_at_k(curves: pd.DataFrame, k_values: list[int]) -> pd.DataFrame:
     return wide.reindex(columns=k_values)
 
 
-def error_table_tex(curves: pd.DataFrame, k_values: list[int], caption: str, label: str) -> str:
-    wide = errors_at_k(curves, k_values)
+def interval_text(ci: float) -> str:
+    """Caption sentence for the cells ``format_interval`` writes."""
+    return (rf"$\pm$: half-width of the {ci * 100:g}\,\% bootstrap interval over prompts (resampled within "
+            r"seeds); a value without $\pm$ has an interval of zero width.")
+
+
+DASH_BEYOND_TABLE = "the model's learned positional table ends before this $k$"
+DASH_NOT_EVALUATED = "not evaluated at this $k$"
+
+
+def error_table_tex(curves: pd.DataFrame, k_values: list[int], caption: str, label: str,
+                    model_order: list[str] = (), ci: float | None = None) -> str:
+    """Rows: one per curve, models in ``model_order`` then baselines in registry order; columns: the
+    metric at each of ``k_values``, with the half-width of its bootstrap interval where the curves have
+    one (``ci``: its level, for the caption). Every dash is explained in the caption."""
+    from .labels import order_rows
+
+    if "name" not in curves:
+        curves = curves.assign(name=curves["label"])
+    has_ci = ci is not None and {"normalized_ci_low", "normalized_ci_high"} <= set(curves.columns)
+    curves = order_rows(curves, list(model_order))
     cols = "l" + "r" * len(k_values)
     head = " & ".join(["Model"] + [f"$k={k}$" for k in k_values])
-    lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{caption}}}", rf"\label{{{label}}}",
-             rf"\begin{{tabular}}{{{cols}}}", r"\toprule", head + r" \\", r"\midrule"]
-    prev_kind = None
-    for (kind, name), row in wide.iterrows():
+    body, prev_kind, dashes = [], None, set()
+    for (kind, _, name), d in curves.groupby(["kind", "name", "label"], sort=False):
         if prev_kind == "model" and kind == "baseline":
-            lines.append(r"\midrule")
+            body.append(r"\midrule")
         prev_kind = kind
-        cells = ["--" if pd.isna(v) else format_number(v) for v in row.tolist()]
-        lines.append(" & ".join([latex_escape(name)] + cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+        at = d.set_index("k")
+        cells = []
+        for k in k_values:
+            if k not in at.index or pd.isna(at.at[k, "normalized_mean"]):
+                cells.append("--")
+                dashes.add(DASH_BEYOND_TABLE if kind == "model" and k > at.index.max() else DASH_NOT_EVALUATED)
+            elif has_ci:
+                cells.append(format_interval(at.at[k, "normalized_mean"], at.at[k, "normalized_ci_low"],
+                                             at.at[k, "normalized_ci_high"]))
+            else:
+                cells.append(format_sig(at.at[k, "normalized_mean"]))
+        body.append(" & ".join([latex_escape(name)] + cells) + r" \\")
+    notes = ([interval_text(ci)] if has_ci else []) + ([
+        "--: " + "; ".join(sorted(dashes)) + "."] if dashes else [])
+    full_caption = " ".join([caption] + notes)
+    lines = [r"\begin{table}[t]", r"\centering", r"\small", rf"\caption{{{full_caption}}}", rf"\label{{{label}}}",
+             FIT_TO_WIDTH, rf"\begin{{tabular}}{{{cols}}}", r"\toprule", head + r" \\", r"\midrule", *body,
+             r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
     return "\n".join(lines)
 
 
