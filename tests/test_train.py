@@ -84,6 +84,21 @@ def test_non_finite_loss_stops_with_step_and_keeps_checkpoint(tmp_path):
     assert (tmp_path / "ckpt" / "last.pt").exists()
 
 
+def test_non_finite_loss_between_log_steps_names_its_first_step_and_saves_nothing(tmp_path):
+    # the check stays on the device and is read at logging and checkpoint steps (no host sync per step):
+    # a divergence between them still stops the run with the first bad step, and nothing non-finite is saved
+    spec = copy.deepcopy(SPEC)
+    spec["model"]["learning_rate"] = 1e6
+    spec["log_every"], spec["checkpoint_every"] = 25, 25
+    with pytest.raises(NonFiniteLossError, match=r"at step \d+") as err:
+        _run(tmp_path, spec)
+    first = int(re.search(r"at step (\d+)", str(err.value)).group(1))
+    every_step = tmp_path / "every"
+    with pytest.raises(NonFiniteLossError, match=rf"at step {first};"):  # the per-step reading agrees
+        _run(every_step, dict(spec, log_every=1, checkpoint_every=1))
+    assert 0 < first < 25 and not (tmp_path / "ckpt" / "last.pt").exists() and not (tmp_path / "model.pt").exists()
+
+
 def test_checkpoint_from_another_config_is_refused(tmp_path):
     _run(tmp_path, stop_after=10)
     other = dict(SPEC, seed=2)

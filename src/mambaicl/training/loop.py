@@ -22,6 +22,7 @@ from ..errors import ConfigError, MambaICLError
 from ..models import ICLModel, build_model
 from ..models.mamba import log_scan_implementation, set_scan
 from ..models.base import set_dropout_generator
+from ..models.fused_ops import log_fused_ops
 from ..tasks import task_from_spec
 from .checkpoints import atomic_save, load_checkpoint
 from .curriculum import Curriculum
@@ -34,7 +35,11 @@ class NonFiniteLossError(MambaICLError):
 
 
 def _make_optimizer(model: ICLModel, spec: dict, steps: int):
-    opt = torch.optim.Adam(model.parameters(), lr=spec["model"]["learning_rate"], betas=(0.9, 0.999))
+    # On CUDA, Adam's fused kernel: one launch per step for all parameters instead of a few per tensor
+    # (the same update within float rounding); the CPU keeps the default implementation, bit for bit.
+    fused = next(model.parameters()).is_cuda
+    opt = torch.optim.Adam(model.parameters(), lr=spec["model"]["learning_rate"], betas=(0.9, 0.999),
+                           fused=fused or None)
     if spec["schedule"] == "cosine":
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=0.0)
     else:
@@ -68,6 +73,7 @@ def train(
     curriculum = Curriculum.from_dict(spec["curriculum"])
     model = build_model(spec["model"], task.token_dim, seed=spec["seed"], out_dim=task.out_dim).to(device)
     log_scan_implementation(set_scan(model, scan, device), device)
+    log_fused_ops(model, device)
     opt, sched = _make_optimizer(model, spec, steps)
     # The data stream has its own generator on the training device: sampling stays on the GPU.
     data_gen = torch.Generator(device=device).manual_seed(10_000 + spec["seed"])
@@ -103,6 +109,22 @@ def train(
     t0 = time.perf_counter()
     bar = tqdm(range(start, end), initial=start, total=steps, disable=not progress, desc="train",
                mininterval=2.0, dynamic_ncols=True)
+    # The non-finite check stays on the device (reading the loss every step would stall a GPU until it
+    # catches up): the first bad step and its loss are kept there, and read wherever the host syncs anyway
+    # (the logging step) and before every checkpoint and the final weights, so nothing non-finite is saved.
+    bad_step = torch.full((), -1, dtype=torch.long, device=device)
+    bad_loss = torch.zeros((), device=device)
+
+    def check_finite() -> None:
+        first = int(bad_step)
+        if first >= 0:
+            raise NonFiniteLossError(
+                f"non-finite training loss {float(bad_loss)} at step {first}; the last good checkpoint "
+                f"({ckpt_path if ckpt_path.exists() else 'none yet'}) is kept. Lower the learning "
+                f"rate or enable train.grad_clip; a changed config cannot resume that checkpoint, so "
+                f"then delete the checkpoint directory {ckpt_dir} and rerun the rule."
+            )
+
     with open(work_metrics, "a", newline="") as mf:
         writer = csv.writer(mf)
         if start == 0:
@@ -113,13 +135,9 @@ def train(
             with autocast:
                 preds = model.predict(task, batch)
             loss = task.loss(preds.float(), batch)
-            if not torch.isfinite(loss):
-                raise NonFiniteLossError(
-                    f"non-finite training loss {loss.item()} at step {step}; the last good checkpoint "
-                    f"({ckpt_path if ckpt_path.exists() else 'none yet'}) is kept. Lower the learning "
-                    f"rate or enable train.grad_clip; a changed config cannot resume that checkpoint, so "
-                    f"then delete the checkpoint directory {ckpt_dir} and rerun the rule."
-                )
+            newly_bad = ~torch.isfinite(loss.detach()) & (bad_step < 0)
+            bad_step = torch.where(newly_bad, step, bad_step)
+            bad_loss = torch.where(newly_bad, loss.detach(), bad_loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if spec.get("grad_clip"):
@@ -129,12 +147,14 @@ def train(
             sched.step()
             done = step + 1
             if step % log_every == 0 or done == steps:
+                check_finite()
                 value = loss.item()
                 now = elapsed + time.perf_counter() - t0
                 writer.writerow([step, value, n_dims, n_points, lr, round(now, 3)])
                 mf.flush()
                 bar.set_postfix(loss=f"{value:.4f}", dims=n_dims, points=n_points)
             if done % spec["checkpoint_every"] == 0 or done == end:
+                check_finite()
                 mf.flush()
                 atomic_save({
                     "spec": spec, "spec_hash": h, "step": done,
