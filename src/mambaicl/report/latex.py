@@ -48,9 +48,25 @@ def macro_name(*parts: str | int) -> str:
 FIT_TO_WIDTH = r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%"
 
 
+class TexStr(str):
+    """Text that is already LaTeX (a formatted number in math): ``latex_escape`` leaves it as it is."""
+
+
+def format_sci(value: float, digits: int = 3) -> TexStr:
+    """``value`` in scientific notation as LaTeX math, ``digits`` significant: 0.00316 -> 3.16\times10^{-3}."""
+    mantissa, exponent = f"{value:.{max(digits - 1, 0)}e}".split("e")
+    return TexStr(rf"\ensuremath{{{mantissa}\times10^{{{int(exponent)}}}}}")
+
+
 def format_number(value: float, digits: int = 3) -> str:
-    """``value`` with ``digits`` decimals; "--" where there is no number (a mean over no tasks is NaN)."""
-    return "--" if value != value else f"{value:.{digits}f}"
+    """``value`` with ``digits`` decimals, or in scientific notation (LaTeX math, ``format_sci``) where that
+    would show fewer than two significant digits or the value is 10^5 or more; "--" where there is no number
+    (a mean over no tasks is NaN)."""
+    if value != value:
+        return "--"
+    if value != 0 and (abs(value) < 10 ** (1 - digits) or abs(value) >= 1e5):
+        return format_sci(value, digits)
+    return f"{value:.{digits}f}"
 
 
 def format_duration(seconds: float) -> str:
@@ -67,7 +83,9 @@ _ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": 
 
 def latex_escape(text: str) -> str:
     """``text`` with LaTeX's special characters escaped, in one pass (so that the braces of an escape are
-    never escaped again)."""
+    never escaped again). ``TexStr`` (already LaTeX) is returned as it is."""
+    if isinstance(text, TexStr):
+        return text
     return re.sub(r"[\\&%$#_{}~^]", lambda m: _ESCAPES[m.group()], text)
 
 
@@ -82,7 +100,7 @@ def error_table_tex(curves: pd.DataFrame, k_values: list[int], caption: str, lab
     wide = errors_at_k(curves, k_values)
     cols = "l" + "r" * len(k_values)
     head = " & ".join(["Model"] + [f"$k={k}$" for k in k_values])
-    lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{caption}}}", rf"\label{{{label}}}",
+    lines = [r"\begin{table}[htbp]", r"\centering", rf"\caption{{{caption}}}", rf"\label{{{label}}}",
              rf"\begin{{tabular}}{{{cols}}}", r"\toprule", head + r" \\", r"\midrule"]
     prev_kind = None
     for (kind, name), row in wide.iterrows():
