@@ -5,6 +5,8 @@ them; both take the same ``info`` the rule passes (``choice_info`` computes it f
 
 from __future__ import annotations
 
+from .latex import TexStr, format_sci  # numbers as LaTeX math (the gamma macros are TexStr: not escaped)
+
 CHOICE_MACROS = ("ProbeGdppVariant", "ProbeGdppVariantText", "ProbeGdppGamma", "ProbeGdppGammaText",
                  "ProbeBandLevel", "ProbeMainModelsText", "ProbeOtherModelsText", "ProbeTrainDataText")
 
@@ -38,9 +40,6 @@ def _models_text(info: dict, key: str) -> str:
     parts = [f"{info['titles'][t]} ({', '.join(info['labels'][m] for m in ms)})"
              for t, ms in info[key].items() if ms]
     return "; ".join(parts) or "none"
-
-
-from .latex import TexStr, format_sci  # noqa: E402 -- numbers as LaTeX math
 
 
 def choice_macros(settings: dict, info: dict) -> dict[str, str]:
