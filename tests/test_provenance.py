@@ -16,7 +16,8 @@ from mambaicl.report.macros import setup_text_macros
 from mambaicl.report.pdfcheck import bad_tokens, distant_floats, overfull_boxes
 from mambaicl.report.plots_training import figure_training_loss_job
 from mambaicl.report.provenance import (config_appendix_tex, log_seconds, package_versions, prompt_checksums,
-                                        provenance_section_tex, run_protocol_job, stage_times)
+                                        provenance_section_tex, stage_times)
+from mambaicl.report.run_protocol import run_protocol_job
 from mambaicl.validation import validate
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,10 +1,7 @@
-from pathlib import Path
-
-from mambaicl.report.latex import git_commit
 from mambaicl.report.provenance import provenance_job
 from mambaicl.runtime import log_to
 
 with log_to(snakemake.log[0]):
     provenance_job(snakemake.params.config, list(snakemake.input.configs), snakemake.params.metas,
-                   list(snakemake.input.metrics), snakemake.params.logs, git_commit(Path.cwd()),
-                   snakemake.output.section, snakemake.output.appendix)
+                   list(snakemake.input.metrics), snakemake.params.logs, snakemake.output.section,
+                   snakemake.output.appendix)

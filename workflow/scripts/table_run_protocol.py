@@ -1,4 +1,4 @@
-from mambaicl.report.provenance import run_protocol_job
+from mambaicl.report.run_protocol import run_protocol_job
 from mambaicl.runtime import log_to
 
 with log_to(snakemake.log[0]):
