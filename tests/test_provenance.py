@@ -41,8 +41,11 @@ def test_setup_text_states_the_run_own_rates_and_prompt_lengths():
     smoke = setup_text_macros(_config("smoke"))
     assert smoke["SetupRatesText"] == "one learning rate, 0.001, for every model and task"
     assert smoke["SetupEvalPointsText"] == "1 to 24 points per prompt depending on the task"
+    assert smoke["SetupSeedsText"] == "1 to 2 seeds per model depending on the task"
+    assert smoke["SetupEvalPromptsText"] == "128"
     paper = setup_text_macros(_config("paper"))
     assert paper["SetupRatesText"].startswith("learning rates from 0.0001 to 0.001")
+    assert paper["SetupSeedsText"] == "3 seeds per model" and paper["SetupEvalPromptsText"] == "1,280 (12,800 for mqar)"
 
 
 def test_log_seconds_and_stage_times_read_the_attempt_lines(tmp_path):
@@ -98,9 +101,12 @@ def test_provenance_section_and_config_appendix(tmp_path):
     assert versions["torch"] != "not installed" and "mamba-ssm" in versions and "snakemake" in versions
     tex = provenance_section_tex(config, {"workflow/config/smoke.yaml": "cd" * 32}, "abc123", versions,
                                  {"CPU": "test CPU", "GPU": "none"}, stages, {"a": 60.0, "b": 30.0}, checksums,
-                                 "2026-12-01 00:03")
+                                 "2026-12-01 00:03", ["fig:errors-lr", "fig:errors-mqar", "tab:verdicts"])
+    assert r"Figures~\ref{fig:errors-lr}, \ref{fig:errors-mqar} & error curves per task" in tex
+    assert r"Table~\ref{tab:verdicts} & verdicts & Park et al.'s Table~1" in tex
+    assert "fig:nlp-box" not in tex.split(r"\label{tab:paper-map}")[1]  # no NLP figure in this PDF: no row
     for text in (spec_hash(config), r"workflow/\allowbreak{}config/\allowbreak{}smoke.yaml", "abab", "test CPU", "1.5 min",
-                 r"\label{tab:paper-map}", "Park et al.'s Table~1", r"Appendix~\ref{app:config}"):
+                 r"\label{tab:paper-map}", r"Appendix~\ref{app:config}"):
         assert text.replace("_", r"\_") in tex, text
     appendix = config_appendix_tex(config, ["workflow/config/smoke.yaml"])
     body = appendix.split(r"\begin{verbatim}")[1].split(r"\end{verbatim}")[0]

@@ -469,6 +469,7 @@ rule provenance_section:
         metas=list(prompt_metas().values()),
         metrics=[f"{model_dir(t, m, s)}/train_metrics.csv" for t, m, s in iter_runs(config)],
         after=provenance_after,
+        static=sorted(str(p) for p in Path("paper/sections").glob("*.tex")),  # their float labels: the map
     output:
         section=f"{GENERATED}/sections/provenance.tex",
         appendix=f"{GENERATED}/sections/config_appendix.tex",

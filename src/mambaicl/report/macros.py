@@ -49,7 +49,7 @@ MAIN_FIXED = ("RunName", "RunScale", "ConfigHash", "GitCommit", "PackageVersion"
               "HeadlineTask", "HeadlineSlug", "HeadlineKRange", "HeadlineModel", "HeadlineModelErr", "HeadlineBaseline",
               "HeadlineBaselineErr",
               "ProvenanceTask", "ProvenanceModel", "ProvenanceParams", "ProvenanceTrainTime", "SetupRatesText",
-              "SetupEvalPointsText")
+              "SetupEvalPointsText", "SetupSeedsText", "SetupEvalPromptsText")
 SETUP = ("SetupDims", "SetupTrainPoints", "SetupEvalPoints")
 VERDICT = ("VerdictFailsAt", "VerdictOnParAbs", "VerdictOnParRel", "VerdictParityFailsAt", "VerdictParityOnParAt",
            "VerdictWindowAt", "VerdictReference")
@@ -190,7 +190,20 @@ def setup_text_macros(config: dict) -> dict[str, str]:
     points = sorted({config["tasks"][t]["eval_points"] for t in trained_tasks(config)})
     points_text = (f"{points[0]} points per prompt" if len(points) == 1 else
                    f"{points[0]} to {points[-1]} points per prompt depending on the task")
-    return {"SetupRatesText": rates_text, "SetupEvalPointsText": points_text}
+    seeds = {}
+    for t, m, s in iter_runs(config):
+        seeds.setdefault((t, m), set()).add(s)
+    counts = sorted({len(v) for v in seeds.values()})
+    seeds_text = (f"{counts[0]} seed{'s' if counts[0] > 1 else ''} per model" if len(counts) == 1 else
+                  f"{counts[0]} to {counts[-1]} seeds per model depending on the task")
+    n_prompts = {t: config["tasks"][t].get("eval_n_prompts", config["evaluation"]["n_prompts"])
+                 for t in trained_tasks(config)}
+    default = config["evaluation"]["n_prompts"]
+    others = {t: n for t, n in n_prompts.items() if n != default}
+    prompts_text = f"{default:,}" + (" (" + ", ".join(f"{n:,} for {t}" for t, n in others.items()) + ")"
+                                     if others else "")
+    return {"SetupRatesText": rates_text, "SetupEvalPointsText": points_text, "SetupSeedsText": seeds_text,
+            "SetupEvalPromptsText": prompts_text}
 
 
 def macros_job(config: dict, curves: dict[str, str], models: dict[str, list[str]], out_tex: str) -> None:
