@@ -20,11 +20,11 @@ ENV DEBIAN_FRONTEND=noninteractive \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONUNBUFFERED=1
 
-# TeX as in .ci/run (pdfLaTeX, latexmk, lmodern); Python 3.11 as on the build host. Ubuntu 22.04's
+# TeX as in .ci/run (pdfLaTeX, latexmk, lmodern; poppler-utils for the PDF checks); Python 3.11 as on the build host. Ubuntu 22.04's
 # archive fixes the TeX Live release (2021).
 RUN apt-get update && apt-get install -y --no-install-recommends \
         software-properties-common git build-essential \
-        texlive-latex-recommended latexmk lmodern \
+        texlive-latex-recommended latexmk lmodern poppler-utils \
         wordnet-base dict-freedict-eng-fra dict-freedict-fra-eng dict-freedict-eng-spa dict-freedict-spa-eng \
     && add-apt-repository -y ppa:deadsnakes/ppa \
     && apt-get update && apt-get install -y --no-install-recommends python3.11 python3.11-venv python3.11-dev \

@@ -20,7 +20,7 @@ REFS = re.compile(r"\\(?:input|includegraphics)(?:\[[^\]]*\])?\{([^}]+)\}")
 MACRO_DEF = re.compile(r"\\newcommand\{\\([A-Za-z]+)\}")
 NEWIF = re.compile(r"\\newif\\if([A-Za-z]+)")
 # Our macros are CamelCase names (LaTeX's own commands are lower case, bar these).
-LATEX_UPPER = {"LaTeX", "TeX", "Huge", "LARGE", "Large", "IfFileExists"}
+LATEX_UPPER = {"LaTeX", "TeX", "Huge", "LARGE", "Large", "IfFileExists", "FloatBarrier"}  # paper/floats.sty
 
 
 def _tex_path(static: Path, report: Path, ref: str) -> Path:

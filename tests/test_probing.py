@@ -272,7 +272,7 @@ def test_choice_macros_name_every_choice():
             "data_titles": {"lr": "Skewed LR"}}
     settings = probing_settings({"probing": {"tasks": {}}})
     v = choice_macros(settings, info)
-    assert v["ProbeGdppVariant"] == "static" and v["ProbeGdppGamma"] == "1.939e-04"
+    assert v["ProbeGdppVariant"] == "static" and v["ProbeGdppGamma"] == r"\ensuremath{1.939\times10^{-4}}"
     assert "the release's value" in v["ProbeGdppGammaText"] and "computed once" in v["ProbeGdppVariantText"]
     assert v["ProbeBandLevel"] == "95" and v["ProbeMainModelsText"] == "LR (TF, Mamba)"
     assert v["ProbeOtherModelsText"] == "LR (S4)"

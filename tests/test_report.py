@@ -58,7 +58,7 @@ def test_error_table_shows_intervals_and_the_configs_model_order():
     assert body == ["Transformer", "S4", "Mamba", "Least_Squares".replace("_", r"\_"), "Averaging"]
     assert r"0.123\,$\pm$\,0.004" in tex and "90\\,\\% bootstrap interval" in tex
     assert "--" not in tex.split(r"\label")[0]  # no dash, no dash legend
-    assert format_sig(0.0001234) == r"$1.23\times10^{-4}$" and format_sig(3298.4) == "3298"
+    assert format_sig(0.0001234) == r"\ensuremath{1.23\times10^{-4}}" and format_sig(3298.4) == "3298"
     assert format_sig(0.0123) == "0.0123" and format_sig(0.0) == "0" and format_sig(4e-15) == r"$<10^{-6}$"
     assert format_interval(4.5e-15, 3e-15, 6e-15) == r"$<10^{-6}$"
     assert format_interval(1.0, 1.0, 1.0) == "1.00" and format_interval(float("nan"), 0, 1) == "--"

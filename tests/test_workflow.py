@@ -1,5 +1,7 @@
 """The Snakemake DAG end to end at smoke size, and the paper config's plan and CUDA guard."""
 
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +13,8 @@ import yaml
 
 from mambaicl.config import iter_runs, load_yaml
 from mambaicl.evaluation.settings import task_baselines
-from mambaicl.report.latex import format_interval, macro_name, parse_macros
+from mambaicl.report.latex import format_interval, format_number, macro_name, parse_macros
+from mambaicl.report.pdfcheck import bad_tokens, distant_floats, overfull_boxes, pdf_pages, pdf_text, render_pages
 
 from workflow_helpers import SMOKE, copy_workflow, planned_jobs, report_dir, snakemake, tiny_config
 
@@ -25,6 +28,45 @@ def test_smoke_dag_builds_the_pdf(smoke_run):
     assert not (smoke_run / "paper" / "main.pdf").exists() and not (smoke_run / "paper" / "generated").exists()
     log = (smoke_run / "logs/smoke/paper/latexmk.log").read_text()
     assert "Output written" in log or "up-to-date" in log
+
+
+@pytest.mark.slow
+def test_smoke_pdf_reads_like_a_paper(smoke_run, tmp_path):
+    """No line into the margin (tolerance 5 pt), no "nan"/"inf" in the text, every float within two pages of
+    its first reference (paper/floats.sty records each reference's page in the .aux), every page renders."""
+    report = report_dir(smoke_run, "smoke")
+    build = report / "build"
+    assert overfull_boxes((build / "main.log").read_text(errors="replace"), tolerance_pt=5.0) == []
+    aux = (build / "main.aux").read_text()
+    assert "\\mambaicl@firstref{tab:run-protocol}" in aux
+    assert distant_floats(aux, max_pages=2) == []
+    # the "This run" table on page 1 or 2
+    assert "\\newlabel{tab:run-protocol}{{1}{1}" in aux or "\\newlabel{tab:run-protocol}{{1}{2}" in aux
+    if not (shutil.which("pdftotext") and shutil.which("pdftoppm")):
+        pytest.skip("poppler-utils (pdftotext, pdftoppm) not installed: the text and rendering checks need them")
+    text = " ".join(pdf_text(report / "main.pdf").split())
+    assert bad_tokens(text) == []
+    for needle in ("This run", "Provenance and compute", "Defects of the original releases",
+                   "The configuration of this run", "smoke.yaml", "Training loss against the step"):
+        assert needle in text, needle
+    pages = render_pages(report / "main.pdf", tmp_path / "pages", dpi=10)
+    assert len(pages) == pdf_pages(report / "main.pdf") > 10
+
+
+@pytest.mark.slow
+def test_provenance_section_states_the_run(smoke_run):
+    generated = report_dir(smoke_run, "smoke") / "generated"
+    section = (generated / "sections/provenance.tex").read_text()
+    config = load_yaml(smoke_run / SMOKE)
+    for needle in ("smoke.yaml", "torch", "transformers", "snakemake", "numpy", "mamba-ssm", "logical CPUs",
+                   r"\label{tab:compute}", r"\label{tab:prompt-checksums}", r"\label{tab:paper-map}"):
+        assert needle in section, needle
+    sidecar = json.loads((smoke_run / "results/smoke/data/linear_regression/eval_prompts.json").read_text())
+    assert sidecar["sha256"][:16] in section
+    appendix = (generated / "sections/config_appendix.tex").read_text()
+    body = appendix.split(r"\begin{verbatim}")[1].split(r"\end{verbatim}")[0]
+    assert yaml.safe_load(body)["train"]["steps"] == config["train"]["steps"]
+    assert (generated / "figures/training_loss.pdf").read_bytes().startswith(b"%PDF")
 
 
 @pytest.mark.slow
@@ -48,7 +90,7 @@ def test_table_and_macros_equal_the_metrics(smoke_run):
             row_k = d[d.k == k].iloc[0]
             assert cell == format_interval(row_k.normalized_mean, row_k.normalized_ci_low,
                                            row_k.normalized_ci_high), (label, k)
-            assert macros[key] == f"{at_k.item():.3f}"
+            assert macros[key] == format_number(at_k.item())  # 3 decimals, or x\times10^{n} below 0.01
             checked += 1
     assert checked == 11 * len(k_values) - 1  # 9 models, least squares, averaging; one k beyond a PE table
     assert macros["RunScale"] == "smoke" and macros["NumSeeds"] == "2"

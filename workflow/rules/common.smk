@@ -68,6 +68,10 @@ FIRST_TASK = {m: next(t for t in TASKS if m in MODELS_BY_TASK[t]) for m in TRAIN
 BASELINES_BY_TASK = {t: task_baselines(config, t) for t in TASKS}
 ALL_BASELINES = sorted({b for bs in BASELINES_BY_TASK.values() for b in bs})
 THREADS = config["threads"]
+# The config file(s) this run was started with (the provenance section names and hashes them), relative to
+# the repository root where they lie in it.
+CONFIG_FILES = [os.path.relpath(p) if not os.path.relpath(p).startswith("..") else str(p)
+                for p in (workflow.overwrite_configfiles or [DEFAULT_CONFIGFILE])]
 
 # Each stage's rules file registers the generated files the paper uses (name -> path or list of paths);
 # the paper rule, included last, depends on all of them.

@@ -16,6 +16,7 @@ rule paper:
         tex="paper/main.tex",
         sections=sorted(str(p) for p in Path("paper/sections").glob("*.tex")),
         bib="paper/references.bib",
+        sty="paper/floats.sty",
         **PAPER_INPUTS,
     output:
         PAPER_PDF,

@@ -404,3 +404,88 @@ rule claims_section:
 
 
 PAPER_INPUTS["claims"] = [f"{GENERATED}/sections/claims.tex", f"{GENERATED}/macros_claims.tex"]
+
+
+# Training-loss curves: one panel per trained task instance, every model's loss against the step (its seeds'
+# train_metrics.csv, written by the train rule).
+rule figure_training_loss:
+    input:
+        [f"{model_dir(t, m, s)}/train_metrics.csv" for t, m, s in iter_runs(config)],
+    output:
+        report(f"{GENERATED}/figures/training_loss.pdf", caption="../report/training_loss.rst", category="Training"),
+    params:
+        files={f"{t}/{m}": [f"{model_dir(t, m, s)}/train_metrics.csv" for s in seeds_of(config, t, m)]
+               for t in TASKS for m in MODELS_BY_TASK[t]},
+        titles={t: task_title(task_spec(config, t), t) for t in TASKS},
+        labels={m: model_label(config, m) for m in config["models"]},
+        order=MODEL_ORDER,
+    log:
+        f"{LOGS}/figures/training_loss.log",
+    script:
+        "../scripts/figure_training_loss.py"
+
+
+PAPER_INPUTS["training_loss"] = f"{GENERATED}/figures/training_loss.pdf"
+
+
+# The "This run" table (page 1-2): this run's protocol beside the papers' (workflow/config/paper.yaml, the
+# papers' protocol; their published parameter counts), whatever config built the PDF.
+rule table_run_protocol:
+    input:
+        paper="workflow/config/paper.yaml",
+        schema=str(SCHEMA),
+        params=f"{RESULTS}/metrics/param_counts.csv",
+        paper_params="workflow/resources/reference/param_counts.csv",
+        metrics=[f"{model_dir(t, m, s)}/train_metrics.csv" for t, m, s in iter_runs(config)],
+    output:
+        f"{GENERATED}/tables/run_protocol.tex",
+    params:
+        config=config,
+        config_name=", ".join(CONFIG_FILES),
+    log:
+        f"{LOGS}/tables/run_protocol.log",
+    script:
+        "../scripts/table_run_protocol.py"
+
+
+PAPER_INPUTS["run_protocol"] = f"{GENERATED}/tables/run_protocol.tex"
+
+
+def prompt_metas():
+    """Every evaluation prompt set of the run: name -> its sidecar (shape, seed, SHA-256)."""
+    out = {t: meta_of(t, "standard") for t in TASKS}
+    out |= {f"{t}/{s}": meta_of(t, s) for t in TASKS for s in SETTINGS_BY_TASK[t]}
+    return out
+
+
+def provenance_after(wildcards):
+    """Every other file the paper reads: the provenance section is written last, so that the job logs it
+    sums (params.logs; Snakemake cannot declare another job's log as an input) are complete."""
+    return [p for k, v in PAPER_INPUTS.items() if not k.startswith("provenance")
+            for p in (v if isinstance(v, list) else [v])]
+
+
+# The provenance section and the config appendix: config files and hash, run date, hardware, package
+# versions, compute per stage (from the attempt times in the jobs' declared logs), prompt checksums, and the
+# map of our figures and tables to the papers' numbering.
+rule provenance_section:
+    input:
+        configs=CONFIG_FILES,
+        metas=list(prompt_metas().values()),
+        metrics=[f"{model_dir(t, m, s)}/train_metrics.csv" for t, m, s in iter_runs(config)],
+        after=provenance_after,
+        static=sorted(str(p) for p in Path("paper/sections").glob("*.tex")),  # their float labels: the map
+    output:
+        section=f"{GENERATED}/sections/provenance.tex",
+        appendix=f"{GENERATED}/sections/config_appendix.tex",
+    params:
+        config=config,
+        metas=prompt_metas(),
+        logs=LOGS,
+    log:
+        f"{LOGS}/tables/provenance_section.log",
+    script:
+        "../scripts/provenance_section.py"
+
+
+PAPER_INPUTS["provenance"] = [f"{GENERATED}/sections/provenance.tex", f"{GENERATED}/sections/config_appendix.tex"]

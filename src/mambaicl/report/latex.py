@@ -49,19 +49,30 @@ def macro_name(*parts: str | int) -> str:
 FIT_TO_WIDTH = r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%"
 
 
+class TexStr(str):
+    """Text that is already LaTeX (a formatted number in math): ``latex_escape`` leaves it as it is."""
+
+
+def format_sci(value: float, digits: int = 3) -> TexStr:
+    """``value`` in scientific notation as LaTeX math, ``digits`` significant: 0.00316 -> 3.16\times10^{-3}."""
+    mantissa, exponent = f"{value:.{max(digits - 1, 0)}e}".split("e")
+    return TexStr(rf"\ensuremath{{{mantissa}\times10^{{{int(exponent)}}}}}")
+
+
 def format_number(value: float, digits: int = 3) -> str:
-    """``value`` with ``digits`` decimals; "--" where there is no number (a mean over no tasks is NaN)."""
-    return "--" if value != value else f"{value:.{digits}f}"
+    """``value`` with ``digits`` decimals, or in scientific notation (LaTeX math, ``format_sci``) where that
+    would show fewer than two significant digits or the value is 10^5 or more; "--" where there is no number
+    (a mean over no tasks is NaN)."""
+    if value != value:
+        return "--"
+    if value != 0 and (abs(value) < 10 ** (1 - digits) or abs(value) >= 1e5):
+        return format_sci(value, digits)
+    return f"{value:.{digits}f}"
 
 
 # Normalised metrics below this are floating-point noise (an exact fit); shown as such, not as 4.5e-15.
 FLOOR = 1e-6
 FLOOR_TEXT = r"$<10^{-6}$"
-
-
-def _sci(value: float, sig: int) -> str:
-    mant, exp = f"{value:.{sig - 1}e}".split("e")
-    return rf"${mant}\times10^{{{int(exp)}}}$"
 
 
 def format_sig(value: float, sig: int = 3) -> str:
@@ -78,7 +89,7 @@ def format_sig(value: float, sig: int = 3) -> str:
         return r"$\infty$" if value > 0 else r"$-\infty$"
     magnitude = math.floor(math.log10(abs(value)))
     if magnitude < -3:
-        return _sci(value, sig)
+        return format_sci(value, sig)
     decimals = max(sig - 1 - magnitude, 0)
     return f"{value:.{decimals}f}"
 
@@ -120,7 +131,9 @@ _ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": 
 
 def latex_escape(text: str) -> str:
     """``text`` with LaTeX's special characters escaped, in one pass (so that the braces of an escape are
-    never escaped again)."""
+    never escaped again). ``TexStr`` (already LaTeX) is returned as it is."""
+    if isinstance(text, TexStr):
+        return text
     return re.sub(r"[\\&%$#_{}~^]", lambda m: _ESCAPES[m.group()], text)
 
 
@@ -174,7 +187,7 @@ def error_table_tex(curves: pd.DataFrame, k_values: list[int], caption: str, lab
     notes = ([interval_text(ci)] if has_ci else []) + ([
         "--: " + "; ".join(sorted(dashes)) + "."] if dashes else [])
     full_caption = " ".join([caption] + notes)
-    lines = [r"\begin{table}[t]", r"\centering", r"\small", rf"\caption{{{full_caption}}}", rf"\label{{{label}}}",
+    lines = [r"\begin{table}[htbp]", r"\centering", r"\small", rf"\caption{{{full_caption}}}", rf"\label{{{label}}}",
              FIT_TO_WIDTH, rf"\begin{{tabular}}{{{cols}}}", r"\toprule", head + r" \\", r"\midrule", *body,
              r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
     return "\n".join(lines)

@@ -21,7 +21,7 @@ from ..tasks import task_from_spec
 from ..training.checkpoints import load_checkpoint
 from .captions import probe_caption
 from .labels import k_values_upto, plot_scale, task_title
-from .latex import format_duration, format_number, git_commit, macro_name, macros_tex
+from .latex import format_duration, format_number, format_sci, git_commit, macro_name, macros_tex
 from .probing_text import CHOICE_MACROS, RAW_MACROS, choice_info, choice_macros, choice_switches
 
 
@@ -48,7 +48,8 @@ MAIN_FIXED = ("RunName", "RunScale", "ConfigHash", "GitCommit", "PackageVersion"
               "ReportWindow", "TrainDevice", "Platform",
               "HeadlineTask", "HeadlineSlug", "HeadlineKRange", "HeadlineModel", "HeadlineModelErr", "HeadlineBaseline",
               "HeadlineBaselineErr",
-              "ProvenanceTask", "ProvenanceModel", "ProvenanceParams", "ProvenanceTrainTime")
+              "ProvenanceTask", "ProvenanceModel", "ProvenanceParams", "ProvenanceTrainTime", "SetupRatesText",
+              "SetupEvalPointsText", "SetupSeedsText", "SetupEvalPromptsText")
 SETUP = ("SetupDims", "SetupTrainPoints", "SetupEvalPoints")
 VERDICT = ("VerdictFailsAt", "VerdictOnParAbs", "VerdictOnParRel", "VerdictParityFailsAt", "VerdictParityOnParAt",
            "VerdictWindowAt", "VerdictReference")
@@ -175,6 +176,36 @@ def headline_macros(config: dict, curves: dict[str, str]) -> dict[str, str]:
     return out
 
 
+def setup_text_macros(config: dict) -> dict[str, str]:
+    """The setup section's statements that depend on the config: the learning rates this run used and the
+    evaluation prompt lengths across its tasks."""
+    from ..config import iter_runs, train_spec
+
+    rates = sorted({train_spec(config, t, m, s)["model"]["learning_rate"] for t, m, s in iter_runs(config)})
+    if len(rates) == 1:
+        rates_text = f"one learning rate, {rates[0]:g}, for every model and task"
+    else:
+        rates_text = (f"learning rates from {rates[0]:g} to {rates[-1]:g}, set per model and task in the "
+                      "configuration")
+    points = sorted({config["tasks"][t]["eval_points"] for t in trained_tasks(config)})
+    points_text = (f"{points[0]} points per prompt" if len(points) == 1 else
+                   f"{points[0]} to {points[-1]} points per prompt depending on the task")
+    seeds = {}
+    for t, m, s in iter_runs(config):
+        seeds.setdefault((t, m), set()).add(s)
+    counts = sorted({len(v) for v in seeds.values()})
+    seeds_text = (f"{counts[0]} seed{'s' if counts[0] > 1 else ''} per model" if len(counts) == 1 else
+                  f"{counts[0]} to {counts[-1]} seeds per model depending on the task")
+    n_prompts = {t: config["tasks"][t].get("eval_n_prompts", config["evaluation"]["n_prompts"])
+                 for t in trained_tasks(config)}
+    default = config["evaluation"]["n_prompts"]
+    others = {t: n for t, n in n_prompts.items() if n != default}
+    prompts_text = f"{default:,}" + (" (" + ", ".join(f"{n:,} for {t}" for t, n in others.items()) + ")"
+                                     if others else "")
+    return {"SetupRatesText": rates_text, "SetupEvalPointsText": points_text, "SetupSeedsText": seeds_text,
+            "SetupEvalPromptsText": prompts_text}
+
+
 def macros_job(config: dict, curves: dict[str, str], models: dict[str, list[str]], out_tex: str) -> None:
     """Every number the paper text quotes, as a ``\\newcommand``. ``models`` maps "task/model" to checkpoints."""
     v: dict[str, str] = {}
@@ -218,6 +249,7 @@ def macros_job(config: dict, curves: dict[str, str], models: dict[str, list[str]
         v["SetupTrainPoints"] = v[macro_name(setup, "train", "points")]
         v["SetupEvalPoints"] = v[macro_name(setup, "eval", "points")]
     v["ReportWindow"] = str(config["report"].get("window", 10))
+    v.update(setup_text_macros(config))
     verdicts = config["report"].get("verdicts")
     if verdicts:
         rule = {**DEFAULT_RULE, **{k: x for k, x in verdicts.items() if k not in ("tasks", "models")}}
@@ -254,7 +286,7 @@ def macros_probing_job(settings: dict, info: dict, summary_csv: str | None, gd_c
         "ProbeBootstrap": f"{s['bootstrap']['n_resamples']:,}", "ProbeCI": str(round(100 * s["bootstrap"]["ci"])),
         "ProbeGdScale": s["gd_scale"], "ProbeGdIterations": str(s["gd_iterations"]),
         "ProbeGdLastIterate": str(s["gd_iterations"] - 1),
-        "ProbeGammaMin": f"{s['gdpp']['gamma_min']:.0e}", "ProbeGammaMax": f"{s['gdpp']['gamma_max']:.0e}",
+        "ProbeGammaMin": format_sci(s["gdpp"]["gamma_min"], 1), "ProbeGammaMax": format_sci(s["gdpp"]["gamma_max"], 1),
         "ProbeGammaCount": str(s["gdpp"]["n_gammas"]), "ProbeGammaSelectIteration": str(s["gdpp"]["select_iteration"]),
     }
     tasks = list(info["titles"])
@@ -284,12 +316,12 @@ def macros_probing_job(settings: dict, info: dict, summary_csv: str | None, gd_c
             for method, dm in d.groupby("method"):
                 v[macro_name("Probe", task, method, "last")] = format_number(dm.mse.iloc[-1] * f)
             gamma = float(d[d.method == "gdpp"].gamma.iloc[0])
-            v[macro_name("Probe", task, "gdpp", "gamma")] = f"{gamma:.2e}"
+            v[macro_name("Probe", task, "gdpp", "gamma")] = format_sci(gamma, 3)
     v["ProbeGdTasksText"] = ", ".join(info["titles"][t] for t in gd_tasks) or "none"
     if gd_tasks:
         d = pd.read_csv(gd_csv)
         d = d[(d.task == gd_tasks[0]) & (d.method == "gdpp")]
-        v["ProbeGammaSelected"] = f"{float(d.gamma.iloc[0]):.2e}"
+        v["ProbeGammaSelected"] = format_sci(float(d.gamma.iloc[0]), 3)
     v.update(choice_macros(s, info))
     switches = {"Probing": bool(tasks), "ProbingGd": bool(gd_tasks), **choice_switches(info)}
     if expected is not None:

@@ -5,6 +5,8 @@ them; both take the same ``info`` the rule passes (``choice_info`` computes it f
 
 from __future__ import annotations
 
+from .latex import TexStr, format_sci  # numbers as LaTeX math (the gamma macros are TexStr: not escaped)
+
 CHOICE_MACROS = ("ProbeGdppVariant", "ProbeGdppVariantText", "ProbeGdppGamma", "ProbeGdppGammaText",
                  "ProbeBandLevel", "ProbeMainModelsText", "ProbeOtherModelsText", "ProbeTrainDataText")
 
@@ -44,16 +46,17 @@ def choice_macros(settings: dict, info: dict) -> dict[str, str]:
     """The macros of ``CHOICE_MACROS``. ``info``: titles, labels, models, main, other, data_titles."""
     g = settings["gdpp"]
     if g["gamma"] == "search":
-        gamma, gamma_text = "search", (
+        gamma, gamma_text = "search", TexStr(
             f"picked by the release's grid search: {g['n_gammas']} values log-spaced in "
-            f"[{g['gamma_min']:.0e}, {g['gamma_max']:.0e}], the lowest mean query error at iterate "
-            f"{g['select_iteration']}")
+            f"[{format_sci(g['gamma_min'], 1)}, {format_sci(g['gamma_max'], 1)}], the lowest mean query error at "
+            f"iterate {g['select_iteration']}")
     else:
         from ..analysis.probe_config import GDPP_GAMMA_RELEASED
 
-        gamma = f"{float(g['gamma']):.3e}"
-        gamma_text = f"fixed at {gamma}" + (", the release's value" if float(g["gamma"]) == GDPP_GAMMA_RELEASED
-                                            else " (set in the config; the release's is 1.939e-04)")
+        gamma = format_sci(float(g["gamma"]), 4)
+        gamma_text = TexStr(f"fixed at {gamma}" + (
+            ", the release's value" if float(g["gamma"]) == GDPP_GAMMA_RELEASED
+            else f" (set in the config; the release's is {format_sci(GDPP_GAMMA_RELEASED, 4)})"))
     data = [f"{', '.join(info['labels'][m] for m in info['models'][t])} trained on {info['titles'][t]}, "
             f"probed on {info['data_titles'][t]} data" for t in info["titles"] if info["models"][t]]
     return {
