@@ -278,3 +278,19 @@ def results_drawn():
     if "skewed_covariance" in PAPER_INPUTS:
         out["skewed"] = [curves_of(SKEWED_TASK, "standard"), curves_of(ISOTROPIC_TASK, "skewed")]
     return out
+
+
+# --- provenance (workflow/rules/report.smk: provenance_section) ---
+
+def prompt_metas():
+    """Every evaluation prompt set of the run: name -> its sidecar (shape, seed, SHA-256)."""
+    out = {t: meta_of(t, "standard") for t in TASKS}
+    out |= {f"{t}/{s}": meta_of(t, s) for t in TASKS for s in SETTINGS_BY_TASK[t]}
+    return out
+
+
+def provenance_after(wildcards):
+    """Every other file the paper reads: the provenance section is written last, so that the job logs it
+    sums (params.logs; Snakemake cannot declare another job's log as an input) are complete."""
+    return [p for k, v in PAPER_INPUTS.items() if not k.startswith("provenance")
+            for p in (v if isinstance(v, list) else [v])]

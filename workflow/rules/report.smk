@@ -437,11 +437,11 @@ rule table_run_protocol:
         params=f"{RESULTS}/metrics/param_counts.csv",
         paper_params="workflow/resources/reference/param_counts.csv",
         metrics=[f"{model_dir(t, m, s)}/train_metrics.csv" for t, m, s in iter_runs(config)],
+        configs=CONFIG_FILES,  # the config files this run was given: their names head the table
     output:
         f"{GENERATED}/tables/run_protocol.tex",
     params:
         config=config,
-        config_name=", ".join(CONFIG_FILES),
     log:
         f"{LOGS}/tables/run_protocol.log",
     script:
@@ -449,20 +449,6 @@ rule table_run_protocol:
 
 
 PAPER_INPUTS["run_protocol"] = f"{GENERATED}/tables/run_protocol.tex"
-
-
-def prompt_metas():
-    """Every evaluation prompt set of the run: name -> its sidecar (shape, seed, SHA-256)."""
-    out = {t: meta_of(t, "standard") for t in TASKS}
-    out |= {f"{t}/{s}": meta_of(t, s) for t in TASKS for s in SETTINGS_BY_TASK[t]}
-    return out
-
-
-def provenance_after(wildcards):
-    """Every other file the paper reads: the provenance section is written last, so that the job logs it
-    sums (params.logs; Snakemake cannot declare another job's log as an input) are complete."""
-    return [p for k, v in PAPER_INPUTS.items() if not k.startswith("provenance")
-            for p in (v if isinstance(v, list) else [v])]
 
 
 # The provenance section and the config appendix: config files and hash, run date, hardware, package
