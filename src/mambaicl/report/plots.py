@@ -14,7 +14,8 @@ import seaborn as sns  # noqa: E402
 
 from .captions import band_drawn, single_point  # noqa: E402
 from .scaling_text import BACKBONE_LABELS  # noqa: E402
-from .style import backbone_styles, baseline_styles, spans_decades, styles_for  # noqa: E402
+from .style import (backbone_styles, baseline_styles, drawn_range_values, spans_decades,  # noqa: E402
+                    styles_for)
 
 COLUMN_WIDTH_IN = 3.4  # a two-column paper's column; the one-column report scales it up
 
@@ -52,14 +53,19 @@ def _gid(handle) -> str | None:
     return handle.get_gid() if hasattr(handle, "get_gid") else None
 
 
-def y_axis(axes, values, reference: float, ylabel: str, highs=None) -> None:
+def y_axis(axes, values, reference: float, ylabel: str, highs=None, log: bool | None = None) -> None:
     """Shared y range: log where the drawn means span more than two decades (a linear axis would flatten
     all but the worst curve; the label says so), else linear from 0 to just above the zero predictor's line
     or the data (``highs``: the bands' tops, else the values), at most twice that line (a diverging curve must
     not squash the others)."""
-    if spans_decades(values):
+    if spans_decades(values) if log is None else log:
         axes[0].set_yscale("log")
         axes[0].set_ylabel(f"{ylabel} (log scale)")
+        # an exact fit's rounding noise (least squares at 1e-14 beyond k = d) leaves through the bottom
+        # instead of stretching the axis over ten empty decades
+        drawn = drawn_range_values(values)
+        if len(drawn):
+            axes[0].set_ylim(bottom=float(drawn.min()) / 2)
     else:
         high = pd.Series(values if highs is None else highs).max()
         top = max(1.25 * reference, min(float(high) * 1.05, 2.0 * reference))
@@ -154,8 +160,7 @@ def plot_error_curves(
         draw_panel(ax, shown, styles, bstyles, train_points, reference)
         if n > 1:
             ax.set_title(PANEL_TITLES.get(key, key), fontsize="small")
-    values = curves.normalized_mean if log_y is None else ([1e-9, 1.0] if log_y else [1.0])
-    y_axis(axes[0], values, reference, ylabel, _highs(curves))
+    y_axis(axes[0], curves.normalized_mean, reference, ylabel, _highs(curves), log=log_y)
     fig.suptitle(title, fontsize="medium")
     figure_legend(fig, axes[0])
     fig.savefig(out_path)

@@ -93,6 +93,14 @@ def backbone_styles(backbones: Sequence[str], model_backbones: dict[str, str] | 
 def spans_decades(values, decades: float = 2.0) -> bool:
     """True when the positive finite ``values`` span more than ``decades`` powers of ten: a linear axis would
     flatten all but the largest, so the figure uses a log axis (and says so in its label)."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v) & (v > 0)]
+    v = drawn_range_values(values)
     return len(v) > 1 and np.log10(v.max() / v.min()) > decades
+
+
+EXACT_FIT_FLOOR = 1e-6  # below: rounding noise of an exact fit (least squares beyond k = d), not a level to show
+
+
+def drawn_range_values(values) -> np.ndarray:
+    """The positive finite ``values`` at or above ``EXACT_FIT_FLOOR``: those that set a log axis's range."""
+    v = np.asarray(values, dtype=float)
+    return v[np.isfinite(v) & (v >= EXACT_FIT_FLOOR)]
