@@ -107,7 +107,8 @@ def run_protocol_table(run: dict, paper: dict, run_params: pd.DataFrame, paper_p
                        r"\textbf{This run}\newline{\footnotesize " + tt_path(config_name) + "}"])
     lines = [r"\begin{table}[tbp]", r"\centering", r"\small",
              r"\caption{This run's protocol beside the papers' (their columns: \texttt{workflow/config/paper.yaml}, "
-             r"the papers' protocol as this package encodes it, and their published parameter counts). Ranges span "
+             r"the papers' protocol as this package encodes it, and the reference parameter counts of "
+             r"\texttt{param\_counts.csv}, measured from the releases' code or derived). Ranges span "
              r"the runs of each column; Grazzi et al.'s widths are their ``standard'' size. The numbers in this PDF "
              r"come from the last column only.}",
              r"\label{tab:run-protocol}", FIT_TO_WIDTH,
