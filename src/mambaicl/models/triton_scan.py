@@ -133,7 +133,9 @@ def _scan_bwd(u_ptr, dl_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, dout_p
         Ct = tl.load(C_ptr + pid_b * sC_b + offs_n * sC_n + t * sC_l, mask=mask_n, other=0.0).to(tl.float32)
         dout = tl.load(dout_ptr + pid_b * sg_b + offs_d * sg_d + t * sg_l, mask=mask_d, other=0.0).to(tl.float32)
         h = tl.load(hs_ptr + hrow + t * BLOCK_N, mask=mask_dn, other=0.0)
-        h_prev = tl.load(hs_ptr + hrow + (t - 1) * BLOCK_N, mask=mask_dn & (t > 0), other=0.0)
+        # the step condition as a boolean block: triton 3.9's interpreter refuses a mask widened by a scalar
+        not_first = tl.full((BLOCK_D, BLOCK_N), t, tl.int32) > 0
+        h_prev = tl.load(hs_ptr + hrow + (t - 1) * BLOCK_N, mask=mask_dn & not_first, other=0.0)
         if HAS_Z:
             z = tl.load(z_ptr + pid_b * sz_b + offs_d * sz_d + t * sz_l, mask=mask_d, other=0.0).to(tl.float32)
             sz = tl.sigmoid(z)
