@@ -264,3 +264,20 @@ def test_the_log_line_names_the_scan_that_runs(backbone):
     else:
         assert line.startswith("WARNING") and "own PyTorch scan" in line
     assert "switched off" in scan_implementation(_use_kernels(model, False), "cuda")
+
+
+@pytest.mark.cuda
+def test_skewed_inputs_on_cuda_draw_rotations_by_qr():
+    """On CUDA the skewed task's per-step rotation is a float64 QR (no SVD, no host sync), still orthogonal,
+    and the sampled covariance keeps trace D and condition number 400 as on CPU."""
+    from mambaicl.tasks import make_task
+    from mambaicl.tasks.linear_regression import random_rotation
+
+    g = torch.Generator(device="cuda").manual_seed(0)
+    u = random_rotation(g, 3, n_dims=20)
+    assert u.is_cuda and torch.allclose(u @ u.transpose(-1, -2), torch.eye(20, dtype=u.dtype, device="cuda"),
+                                        atol=1e-10)
+    s = make_task("skewed_linear_regression").transform(g, 4).double()
+    ev = torch.linalg.eigvalsh(s.T @ s).flip(0)
+    assert ev.sum().item() == pytest.approx(20.0, rel=1e-4)
+    assert (ev[0] / ev[-1]).item() == pytest.approx(400.0, rel=1e-3)

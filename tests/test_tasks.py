@@ -451,3 +451,34 @@ def test_bad_sample_arguments(name, n_points, active, param):
 def test_task_from_spec_passes_options():
     task = task_from_spec({"name": "ortho_outlier_regression", "n_dims": 10, "reference_weight": "fresh"})
     assert task.n_dims == 10 and task.reference_weight == "fresh"
+
+
+def test_rotation_qr_and_svd_give_the_same_covariance_distribution():
+    """The GPU path's QR rotation and the CPU path's SVD rotation draw S = c U diag(lambda) U^T from one
+    distribution: each is orthogonal, and over many draws S's first two moments agree (E[S] = c mean(lambda) I).
+    A QR whose Q was not Haar (e.g. R's signs folded in unevenly) would bias the moments."""
+    from mambaicl.tasks.linear_regression import covariance_transform, random_rotation, skewed_eigenvalues
+
+    d, n = 4, 20_000
+    lam = skewed_eigenvalues(d)
+    moments = {}
+    for method in ("svd", "qr"):
+        u = random_rotation(torch.Generator().manual_seed(3), n, n_dims=d, method=method)
+        assert torch.allclose(u @ u.transpose(-1, -2), torch.eye(d, dtype=u.dtype).expand(n, d, d), atol=1e-12)
+        s = covariance_transform(u, lam).double()
+        moments[method] = (s.mean(0), (s ** 2).mean(0))
+    c = math.sqrt(d / float((lam ** 2).sum()))
+    assert torch.allclose(moments["qr"][0], c * lam.mean() * torch.eye(d, dtype=torch.float64), atol=0.01)
+    for a, b in zip(moments["svd"], moments["qr"]):
+        assert torch.allclose(a, b, atol=0.01)
+    with pytest.raises(ValueError, match="method"):
+        random_rotation(torch.Generator(), n_dims=d, method="eig")
+
+
+def test_rotation_keeps_the_svd_draw_on_cpu():
+    """CPU results are unchanged: the default method on a CPU generator is the SVD."""
+    from mambaicl.tasks.linear_regression import random_rotation
+
+    a = random_rotation(torch.Generator().manual_seed(5), 2, n_dims=5)
+    b = random_rotation(torch.Generator().manual_seed(5), 2, n_dims=5, method="svd")
+    assert torch.equal(a, b)

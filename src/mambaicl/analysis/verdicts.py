@@ -26,7 +26,7 @@ import pandas as pd
 
 from ..config import suggest
 from ..errors import ConfigError
-from .chance import chance_error, relative_error, trivial_regression_error
+from .chance import chance_error, relative_error, trivial_regression_error, window_error
 
 SYMBOLS = {"on_par": r"\checkmark", "gap": r"$\blacktriangle$", "fails": r"$\times$"}
 DEFAULT_RULE = {"fails_at": 0.8, "on_par_abs": 0.05, "on_par_rel": 0.2, "parity_on_par_at": 0.95}
@@ -47,10 +47,10 @@ def accuracy_verdict(acc: float, rule: dict) -> str:
     return "on_par" if acc >= rule["parity_on_par_at"] else "gap"
 
 
-def _window_error(curves: pd.DataFrame, window: int) -> pd.Series:
-    """(kind, name) -> mean normalised metric over the last ``window`` positions of each curve."""
-    return (curves.sort_values("k").groupby(["kind", "name"], sort=False)["normalized_mean"]
-            .apply(lambda s: s.tail(window).mean()))
+def _window_errors(curves: pd.DataFrame, window: int) -> pd.Series:
+    """(kind, name) -> each curve's ``chance.window_error`` over its own last ``window`` positions."""
+    groups = curves.sort_values("k").groupby(["kind", "name"], sort=False)
+    return pd.Series({key: window_error(g, key[1], None, window) for key, g in groups}, dtype=float)
 
 
 def task_verdicts(kind: str, curves: pd.DataFrame, rule: dict, window: int,
@@ -84,7 +84,7 @@ def task_verdicts(kind: str, curves: pd.DataFrame, rule: dict, window: int,
         ref = err[[k != "model" or reference_models is None or n in reference_models for k, n in err.index]]
         trivial = chance_error("retrieval", n_pairs)
     else:
-        err, ref = _window_error(curves, window), _window_error(curves_ref, window)
+        err, ref = _window_errors(curves, window), _window_errors(curves_ref, window)
         trivial = trivial_regression_error(curves, train_points - 1 if train_points is not None else None, window)
     best = float(ref.min())
     for (k, name), e in err.items():

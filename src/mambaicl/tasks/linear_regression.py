@@ -33,12 +33,21 @@ class LinearRegression(Task):
 
 # --- skewed covariance -------------------------------------------------------------------------
 
-def random_rotation(generator: torch.Generator, *batch: int, n_dims: int) -> torch.Tensor:
-    """(*batch, D, D) random orthogonal matrices: the U of the SVD of a Gaussian matrix (spec 2.2).
+def random_rotation(generator: torch.Generator, *batch: int, n_dims: int, method: str | None = None) -> torch.Tensor:
+    """(*batch, D, D) random orthogonal matrices, Haar-distributed up to column signs (spec 2.2).
 
-    The SVD runs in float64 on the generator's device so the result is stable on CPU.
+    On CPU: the U of the SVD of a Gaussian matrix, in float64 so the result is stable (the release's draw).
+    On a GPU: the Q of the same Gaussian matrix's QR decomposition. A float64 SVD there is an iterative
+    cuSOLVER call with a host sync every step; Householder QR is a few kernels and no sync. Both U and Q are
+    Haar up to the signs of their columns, and the covariance transform U diag(lambda) U^T does not see
+    column signs, so the skewed inputs have the same distribution either way (the GPU draws differ from the
+    CPU's anyway: its generator is another stream). ``method``: "svd" or "qr" (None: by the generator's device).
     """
     g = randn(generator, *batch, n_dims, n_dims, dtype=torch.float64)
+    method = method or ("qr" if g.is_cuda else "svd")
+    check_choice("random_rotation", "method", method, ("svd", "qr"))
+    if method == "qr":
+        return torch.linalg.qr(g).Q
     u, _, _ = torch.linalg.svd(g)
     return u
 
