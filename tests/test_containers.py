@@ -16,6 +16,7 @@ from packaging.version import Version
 
 from mambaicl.config import load_yaml
 from mambaicl.config.containers import (
+    DEFAULT_GPU_SLOTS,
     DEFAULT_IMAGE,
     check_container_config,
     check_image_present,
@@ -56,7 +57,7 @@ def resources_of(output: str, rule: str) -> list[dict[str, str]]:
 def test_default_profile_is_where_snakemake_looks_and_sets_nv_and_gpu_slots():
     profile = load_yaml(REPO / "profiles" / "default" / "profile.yaml")
     assert "--nv" in profile["apptainer-args"].split()
-    assert profile["resources"] == {"gpu_slots": 1}
+    assert profile["resources"] == {"gpu_slots": DEFAULT_GPU_SLOTS} == {"gpu_slots": 8}
     # must not switch containers on by itself: CPU runs and CI have no apptainer
     for key in ("use-singularity", "use-apptainer", "software-deployment-method", "sdm", "executor"):
         assert key not in profile
@@ -67,7 +68,7 @@ def test_paper_dry_run_loads_the_default_profile(work):
     text = out.stdout + out.stderr
     assert "Using workflow specific profile profiles/default" in text
     summary = next(line for line in text.splitlines() if SUMMARY in line)
-    assert "at most 1 at a time on the GPU (--resources gpu_slots=1" in summary  # the profile's resources
+    assert "at most 8 at a time on the GPU (--resources gpu_slots=8" in summary  # the profile's resources
     assert "apptainer args '--nv'" in summary  # the profile's apptainer-args
     assert "containers: off" in summary
     (train,) = resources_of(text, "train")
@@ -188,6 +189,19 @@ def test_execution_summary_says_what_runs_where():
     line = execution_summary("cuda", 3, "img.sif", True, "--nv")
     assert "at most 3 at a time" in line and "every rule runs in img.sif" in line and "'--nv'" in line
     assert "no --nv" in execution_summary("auto", None, "img.sif", False, "")
+
+
+def test_execution_summary_says_when_the_cores_limit_the_gpu_jobs():
+    """8 slots at 4 threads per job on 16 cores run only 4 GPU jobs: the line says so; at 2 threads it is quiet."""
+    tight = execution_summary("cuda", 8, "img.sif", False, "--nv", threads=4, cores=16)
+    assert "--cores 16 fits only 4" in tight
+    assert "fits only" not in execution_summary("cuda", 8, "img.sif", False, "--nv", threads=2, cores=16)
+
+
+def test_paper_config_threads_fit_the_default_gpu_slots_on_the_h200_host():
+    """The device check's H200 host has 16 cores: paper.yaml's threads per job times the default profile's slots
+    must fit them, or the slots are never used."""
+    assert load_yaml(REPO / PAPER)["threads"] * DEFAULT_GPU_SLOTS <= 16
 
 
 # ---- pinned versions: Dockerfile, environment.yml, pyproject.toml ----------------------------------

@@ -41,11 +41,13 @@ except ConfigError as err:
 
 # GPU jobs declare gpu=GPU_JOB (the standard resource: the slurm plugin requests one device per job) and
 # gpu_slots=GPU_JOB. Locally Snakemake assigns no device; the total `--resources gpu_slots=N`
-# (profiles/default sets 1) is how many GPU jobs share the host's GPU at once.
+# (profiles/default sets 8) is how many GPU jobs share the host's GPU at once.
 GPU_JOB = 0 if config["device"] == "cpu" else 1
 if workflow.is_main_process and (GPU_JOB or USING_APPTAINER):  # one line, dry runs included
     print(execution_summary(config["device"], getattr(workflow.global_resources.get("gpu_slots"), "value", None),
-                            config["container_image"], USING_APPTAINER, workflow.deployment_settings.apptainer_args),
+                            config["container_image"], USING_APPTAINER, workflow.deployment_settings.apptainer_args,
+                            threads=config["threads"],
+                            cores=getattr(workflow.global_resources.get("_cores"), "value", None)),
           file=sys.stderr)
 
 # On CPU hosts several jobs share the cores; OpenMP's default spin-waiting then makes every
