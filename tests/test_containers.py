@@ -198,10 +198,10 @@ def test_execution_summary_says_when_the_cores_limit_the_gpu_jobs():
     assert "fits only" not in execution_summary("cuda", 8, "img.sif", False, "--nv", threads=2, cores=16)
 
 
-def test_paper_config_threads_fit_the_default_gpu_slots_on_the_h200_host():
-    """The device check's H200 host has 16 cores: paper.yaml's threads per job times the default profile's slots
-    must fit them, or the slots are never used."""
-    assert load_yaml(REPO / PAPER)["threads"] * DEFAULT_GPU_SLOTS <= 16
+def test_paper_config_threads_fit_the_default_gpu_slots():
+    """paper.yaml's threads per job times the default profile's slots must fit a GPU host's cores, or the slots are
+    never used: the device check's H200 host let a process use 4 of its 16 CPUs, and 8 trainings shared them."""
+    assert load_yaml(REPO / PAPER)["threads"] * DEFAULT_GPU_SLOTS <= 8
 
 
 # ---- pinned versions: Dockerfile, environment.yml, pyproject.toml ----------------------------------
