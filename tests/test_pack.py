@@ -221,3 +221,34 @@ def test_schema_and_validation_refuse_pack_zero(tmp_path):
     cfg["scan"], cfg["device"] = "kernels", "cuda"
     with pytest.raises(ConfigError, match="train.pack"):
         validate(cfg)
+
+
+def _dry_run(work, *config):
+    import re
+
+    from workflow_helpers import SMOKE, planned_jobs, snakemake
+
+    out = snakemake(["-n", "--configfile", SMOKE, *(["--config", *config] if config else [])], cwd=work).stdout
+    outputs = {f for line in out.splitlines() if line.startswith("    output: ")
+               for f in line.removeprefix("    output: ").split(", ")}
+    rules = sorted(re.findall(r"^rule (\w+):", out, flags=re.M))
+    return planned_jobs(out), outputs, rules
+
+
+def test_pack_one_keeps_the_dag_and_a_pack_writes_the_same_files(tmp_path):
+    from mambaicl.config.schema import load_yaml
+    from workflow_helpers import SMOKE, copy_workflow
+
+    work = copy_workflow(tmp_path)
+    today = _dry_run(work)
+    assert _dry_run(work, "train={pack: 1}") == today
+    jobs, outputs, _ = today
+    jobs2, outputs2, rules2 = _dry_run(work, "train={pack: 2}")
+    assert "train" not in jobs2 and outputs2 == outputs  # every run's files, from the pack rules
+    config = load_yaml(work / SMOKE)
+    config["train"]["pack"] = 2
+    packs = plan_packs(config)
+    assert sum(1 for r in rules2 if r.startswith("train_pack_")) == len(packs) < jobs["train"]
+    assert {k: v for k, v in jobs2.items() if not k.startswith("train")} == \
+        {k: v for k, v in jobs.items() if k != "train"}
+    assert (work / SMOKE).exists() and "pack" not in load_yaml(work / SMOKE)["train"]
