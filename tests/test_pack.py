@@ -2,7 +2,6 @@
 a pack of 1 is the unpacked trainer bit for bit, resume mid-pack is exact, the plan and config checks."""
 
 import copy
-import shutil
 
 import pandas as pd
 import pytest
@@ -13,7 +12,12 @@ from mambaicl.models import BACKBONES
 from mambaicl.training.checkpoints import load_checkpoint
 from mambaicl.training.loop import train
 from mambaicl.training.pack import train_pack
-from mambaicl.training.pack_plan import check_pack_config, check_pack_host, check_packable, plan_packs
+from mambaicl.training.pack_plan import (
+    check_pack_config,
+    check_pack_host,
+    check_packable,
+    plan_packs,
+)
 
 BASE = {
     "task": {"name": "linear_regression", "n_dims": 3},
@@ -81,7 +85,7 @@ def _assert_close(a: torch.nn.Module, b: torch.nn.Module, tol: float = 1e-5) -> 
             assert torch.equal(p, q), name
             continue
         torch.testing.assert_close(_key_bias_dropped(name, p), _key_bias_dropped(name, q), rtol=tol, atol=tol,
-                                   msg=lambda m: f"{name}: {m}")
+                                   msg=lambda m, name=name: f"{name}: {m}")
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -210,8 +214,9 @@ def test_pack_on_mamba_ssm_kernels_is_a_config_error():
 
 
 def test_schema_and_validation_refuse_pack_zero(tmp_path):
-    from mambaicl.validation import validate
     from workflow_helpers import tiny_config
+
+    from mambaicl.validation import validate
 
     cfg = tiny_config("packcheck")
     cfg["train"]["pack"] = 0
@@ -231,13 +236,14 @@ def _dry_run(work, *config):
     out = snakemake(["-n", "--configfile", SMOKE, *(["--config", *config] if config else [])], cwd=work).stdout
     outputs = {f for line in out.splitlines() if line.startswith("    output: ")
                for f in line.removeprefix("    output: ").split(", ")}
-    rules = sorted(re.findall(r"^rule (\w+):", out, flags=re.M))
+    rules = sorted(re.findall(r"^rule (\w+):", out, flags=re.MULTILINE))
     return planned_jobs(out), outputs, rules
 
 
 def test_pack_one_keeps_the_dag_and_a_pack_writes_the_same_files(tmp_path):
-    from mambaicl.config.schema import load_yaml
     from workflow_helpers import SMOKE, copy_workflow
+
+    from mambaicl.config.schema import load_yaml
 
     work = copy_workflow(tmp_path)
     today = _dry_run(work)

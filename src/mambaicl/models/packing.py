@@ -18,8 +18,8 @@ dimension. Plain PyTorch ops batch by themselves; two things in the models need 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
