@@ -9,6 +9,10 @@ dimension. Plain PyTorch ops batch by themselves; two things in the models need 
   that run's slices and stacks the results: exact (each run runs today's code on its own tensors) and
   differentiable (autograd records the per-run calls below the vmap level, so each Function's own backward
   runs). The loop is over K runs per layer, not per time step, so every other op of the step stays batched.
+  Where the Function is per channel, as RWKV's WKV (w, u per channel; k, v per (batch, time, channel)),
+  ``per_channel`` folds the K runs into the channel dimension instead: one call for all runs, exact. Mamba's
+  selective scan is per channel too, but its B and C are shared by the channels of one run, so folding would
+  need a kernel taking B, C per channel group: it loops over runs (``per_run``).
 - S4's ``ChannelDropout`` draws masks from a generator: in a pack each run keeps its own dropout generator.
   ``set_pack_dropout_generators`` gives every dropout module the K generators; ``run_index_scope`` makes the
   vmapped run index visible to them; ``per_run_uniform`` draws one tensor from each generator, in run order, at
@@ -56,6 +60,40 @@ def per_run(fn: Callable[..., torch.Tensor], *args) -> torch.Tensor:
     ``fn`` returns one tensor; non-tensor and unbatched arguments are passed to every run as they are."""
     if any(is_batched(a) for a in args):
         return _PerRun.apply(fn, *args)
+    return fn(*args)
+
+
+class _FoldChannels(torch.autograd.Function):
+    """``fn`` once for all runs, the run dimension folded into the last (channel) dimension; only under vmap."""
+
+    @staticmethod
+    def forward(fn, *args):  # pragma: no cover - only the vmap rule runs
+        raise RuntimeError("_FoldChannels runs only inside torch.func.vmap; call per_channel() instead")
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):  # pragma: no cover - required for functorch; nothing to save
+        pass
+
+    @staticmethod
+    def vmap(info, in_dims, fn, *args):
+        runs = info.batch_size
+        folded = []
+        for a, d in zip(args, in_dims[1:]):
+            if isinstance(a, torch.Tensor):
+                a = a.expand(runs, *a.shape) if d is None else a.movedim(d, 0)
+                a = a.movedim(0, -2)  # (..., K, C): run r's channels become channels r C .. (r + 1) C - 1
+                a = a.reshape(*a.shape[:-2], runs * a.shape[-1])
+            folded.append(a)
+        out = fn(*folded)  # (..., K C)
+        out = out.reshape(*out.shape[:-1], runs, out.shape[-1] // runs)
+        return out, out.dim() - 2
+
+
+def per_channel(fn: Callable[..., torch.Tensor], *args) -> torch.Tensor:
+    """``fn(*args)`` for an ``fn`` that treats every channel (last dimension) on its own, as RWKV's WKV: inside a
+    pack's vmap, one call with the K runs folded into the channels (exact: no channel sees another's values)."""
+    if any(is_batched(a) for a in args):
+        return _FoldChannels.apply(fn, *args)
     return fn(*args)
 
 
