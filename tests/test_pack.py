@@ -258,3 +258,25 @@ def test_pack_one_keeps_the_dag_and_a_pack_writes_the_same_files(tmp_path):
     assert {k: v for k, v in jobs2.items() if not k.startswith("train")} == \
         {k: v for k, v in jobs.items() if k != "train"}
     assert (work / SMOKE).exists() and "pack" not in load_yaml(work / SMOKE)["train"]
+
+
+@pytest.mark.slow
+def test_a_pack_job_writes_each_runs_files_where_rule_train_does(tmp_path):
+    import yaml
+    from workflow_helpers import copy_workflow, snakemake, tiny_config
+
+    work = copy_workflow(tmp_path)
+    cfg = tiny_config("tinypack", models=("transformer", "mamba"), steps=4)
+    cfg["train"].update(seeds=[1, 2], pack=2)
+    (work / "tinypack.yaml").write_text(yaml.safe_dump(cfg))
+    models = [f"results/tinypack/models/linear_regression/{m}/seed{s}/model.pt"
+              for m in ("transformer", "mamba") for s in (1, 2)]
+    snakemake([*models, "--cores", "1", "--configfile", "tinypack.yaml"], cwd=work)
+    for path in models:
+        state = load_checkpoint(work / path)
+        assert state["step"] == 4 and (work / path).with_name("train_metrics.csv").exists()
+        assert not (work / path).with_name("checkpoints").exists()
+    logs = sorted((work / "logs/tinypack/train").glob("pack*.log"))
+    assert len(logs) == 2  # one job per model, each with its two seeds
+    text = logs[0].read_text() + logs[1].read_text()
+    assert text.count("training a pack of 2 runs") == 2 and all(p in text for p in models)
