@@ -25,6 +25,8 @@ from torch.autograd.function import once_differentiable
 
 from .base import Backbone
 from .blocks import ResidualStack
+from ..errors import ConfigError
+from .packing import is_batched, per_run
 
 from .implementation import (  # noqa: F401 - re-exported: the jobs, tests and the image's check use them here
     SCAN_CHOICES,
@@ -197,7 +199,7 @@ def selective_scan_time_major(u, delta, A, B, C, D):
     if D is None:
         D = torch.zeros(A.shape[0], dtype=dtype, device=u.device)
     args = [t.to(dtype).contiguous() for t in (u, delta, A, B, C, D)]
-    return _SelectiveScanFn.apply(*args).to(u.dtype)
+    return per_run(_SelectiveScanFn.apply, *args).to(u.dtype)  # per run in a pack (models.packing)
 
 
 def selective_scan_cpu(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False):
@@ -281,6 +283,9 @@ class MambaMixer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         impl = resolve_scan(self.scan, x.device)
         if impl == "kernels":
+            if is_batched(x):  # a pack's vmapped forward: mamba-ssm's kernels have no vmap rule
+                raise ConfigError("config error: 'train.pack' > 1 cannot run on mamba-ssm's kernels (they have no "
+                                  "vmap rule); set scan: triton or scan: torch, or train.pack: 1")
             return self._forward_kernels(x)
         L = x.shape[1]
         xz = self.in_proj(x.transpose(0, 1))  # time-major (L, b, 2 d_inner)
@@ -307,9 +312,8 @@ class MambaMixer(nn.Module):
 
         delta = F.linear(dt, self.dt_proj.weight)  # bias is added inside the kernel
         cl = (1, 2, 0)  # time-major (L, b, c) -> (b, c, L) view
-        y = selective_scan_triton(xc.permute(cl), delta.permute(cl), -torch.exp(self.A_log.float()),
-                                  Bm.permute(cl), Cm.permute(cl), self.D.float(), z=z.permute(cl),
-                                  delta_bias=self.dt_proj.bias.float(), delta_softplus=True)
+        y = per_run(selective_scan_triton, xc.permute(cl), delta.permute(cl), -torch.exp(self.A_log.float()),
+                    Bm.permute(cl), Cm.permute(cl), self.D.float(), z.permute(cl), self.dt_proj.bias.float(), True)
         return self.out_proj(y.permute(2, 0, 1)).transpose(0, 1)
 
     def _forward_kernels(self, x: torch.Tensor) -> torch.Tensor:

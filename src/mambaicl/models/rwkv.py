@@ -42,6 +42,7 @@ from torch import nn
 
 from .base import Backbone
 from .implementation import resolve_wkv
+from .packing import per_channel
 
 _NEG = -1e30  # stands for log(0) in the running-max states; exp(_NEG - finite) == 0 exactly
 
@@ -159,7 +160,7 @@ def wkv(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> t
     dtype = k.dtype
     if dtype not in (torch.float32, torch.float64):
         w, u, k, v = w.float(), u.float(), k.float(), v.float()
-    return WKV.apply(w.to(k.dtype), u.to(k.dtype), k, v).to(dtype)
+    return per_channel(WKV.apply, w.to(k.dtype), u.to(k.dtype), k, v).to(dtype)  # a pack: runs as channels
 
 
 def _token_shift(x: torch.Tensor) -> torch.Tensor:
@@ -214,7 +215,7 @@ class TimeMix(nn.Module):
         if resolve_wkv(self.scan, k.device) == "triton":
             from .triton_wkv import wkv_triton
 
-            return self.output(r * wkv_triton(-torch.exp(self.time_decay), self.time_first, k, v))
+            return self.output(r * per_channel(wkv_triton, -torch.exp(self.time_decay), self.time_first, k, v))
         return self.output(r * wkv(-torch.exp(self.time_decay), self.time_first, k, v))
 
 

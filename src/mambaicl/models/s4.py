@@ -36,6 +36,7 @@ from torch import nn
 
 from .base import Backbone
 from .blocks import ResidualStack
+from .packing import per_run_uniform
 
 
 def _uniform_(t: torch.Tensor, bound: float, generator: torch.Generator) -> None:
@@ -67,14 +68,20 @@ class ChannelDropout(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), got {p}")
         self.p = p
         self.generator: torch.Generator | None = None
+        # In a pack of K runs (training.pack): one generator per run, set by packing.set_pack_dropout_generators
+        self.pack_generators: list[torch.Generator] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
+        shape = (x.shape[0], 1, x.shape[-1])
+        if self.pack_generators is not None:
+            keep = per_run_uniform(self.pack_generators, shape, x.device) >= self.p
+            return x * keep.to(x.dtype) / (1.0 - self.p)
         if self.generator is None:
             self.generator = torch.Generator(device=x.device).manual_seed(0)
         gen = self.generator
-        keep = torch.rand(x.shape[0], 1, x.shape[-1], device=gen.device, generator=gen).to(x.device) >= self.p
+        keep = torch.rand(*shape, device=gen.device, generator=gen).to(x.device) >= self.p
         return x * keep.to(x.dtype) / (1.0 - self.p)
 
 

@@ -201,9 +201,13 @@ def _truncate_metrics(path: Path, step: int) -> None:
 
 def check_config(config: dict) -> None:
     """The training section's cross-field checks: bf16 autocast and mamba-ssm's kernels exist only on CUDA
-    (whether a requested scan can run on this host is ``validation.check_host``'s question)."""
+    (whether a requested scan can run on this host is ``validation.check_host``'s question); ``train.pack``
+    (``pack_plan.check_pack_config``)."""
     if config["device"] == "cpu" and config["train"].get("precision") == "bf16":
         raise ConfigError("config error: 'train.precision' = bf16 needs a CUDA GPU, but 'device' is cpu; use fp32")
     if config["device"] == "cpu" and config.get("scan") == "kernels":
         raise ConfigError("config error: 'scan' = kernels needs a CUDA GPU (mamba-ssm's kernels), but 'device' is "
                           "cpu; use scan: auto or scan: torch")
+    from .pack_plan import check_pack_config  # here: pack_plan imports the config package, as this module
+
+    check_pack_config(config)

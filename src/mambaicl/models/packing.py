@@ -1,0 +1,126 @@
+"""What lets K models of one shape run as one vmapped forward (``training.pack``): the run dimension.
+
+``training.pack`` stacks K runs' parameters and calls ``torch.func.vmap(functional_call(...))`` over the run
+dimension. Plain PyTorch ops batch by themselves; two things in the models need help:
+
+- our custom autograd Functions (``mamba._SelectiveScanFn``, ``rwkv.WKV`` and the Triton ones) have no vmap rule
+  (torch asks for ``setup_context`` style). ``per_run(fn, *args)`` calls ``fn`` directly outside vmap (the
+  unpacked path, unchanged) and, inside vmap, through ``_PerRun``, whose vmap rule calls ``fn`` once per run on
+  that run's slices and stacks the results: exact (each run runs today's code on its own tensors) and
+  differentiable (autograd records the per-run calls below the vmap level, so each Function's own backward
+  runs). The loop is over K runs per layer, not per time step, so every other op of the step stays batched.
+  Where the Function is per channel, as RWKV's WKV (w, u per channel; k, v per (batch, time, channel)),
+  ``per_channel`` folds the K runs into the channel dimension instead: one call for all runs, exact. Mamba's
+  selective scan is per channel too, but its B and C are shared by the channels of one run, so folding would
+  need a kernel taking B, C per channel group: it loops over runs (``per_run``).
+- S4's ``ChannelDropout`` draws masks from a generator: in a pack each run keeps its own dropout generator.
+  ``set_pack_dropout_generators`` gives every dropout module the K generators; ``run_index_scope`` makes the
+  vmapped run index visible to them; ``per_run_uniform`` draws one tensor from each generator, in run order, at
+  the same call and with the same shape as the unpacked run would, and picks the current run's with the
+  (batched) run index. Each run's mask stream is therefore exactly its unpacked one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+_run_index: torch.Tensor | None = None  # inside the pack's vmapped forward: the run index, one per run
+
+
+def is_batched(t) -> bool:
+    """True for a tensor seen inside ``torch.func.vmap`` (a batched view of the stacked runs)."""
+    return isinstance(t, torch.Tensor) and torch._C._functorch.is_batchedtensor(t)
+
+
+class _PerRun(torch.autograd.Function):
+    """``fn(*args)`` per run under vmap; never called outside vmap (``per_run`` calls ``fn`` directly there)."""
+
+    @staticmethod
+    def forward(fn, *args):  # pragma: no cover - only the vmap rule runs
+        raise RuntimeError("_PerRun runs only inside torch.func.vmap; call per_run() instead")
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):  # pragma: no cover - required for functorch; nothing to save
+        pass
+
+    @staticmethod
+    def vmap(info, in_dims, fn, *args):
+        dims = in_dims[1:]
+        outs = [fn(*(a if d is None else a.select(d, r) for a, d in zip(args, dims)))
+                for r in range(info.batch_size)]
+        return torch.stack(outs), 0
+
+
+def per_run(fn: Callable[..., torch.Tensor], *args) -> torch.Tensor:
+    """``fn(*args)``; inside a pack's vmap, ``fn`` once per run on that run's slices (see the module doc).
+    ``fn`` returns one tensor; non-tensor and unbatched arguments are passed to every run as they are."""
+    if any(is_batched(a) for a in args):
+        return _PerRun.apply(fn, *args)
+    return fn(*args)
+
+
+class _FoldChannels(torch.autograd.Function):
+    """``fn`` once for all runs, the run dimension folded into the last (channel) dimension; only under vmap."""
+
+    @staticmethod
+    def forward(fn, *args):  # pragma: no cover - only the vmap rule runs
+        raise RuntimeError("_FoldChannels runs only inside torch.func.vmap; call per_channel() instead")
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):  # pragma: no cover - required for functorch; nothing to save
+        pass
+
+    @staticmethod
+    def vmap(info, in_dims, fn, *args):
+        runs = info.batch_size
+        folded = []
+        for a, d in zip(args, in_dims[1:]):
+            if isinstance(a, torch.Tensor):
+                a = a.expand(runs, *a.shape) if d is None else a.movedim(d, 0)
+                a = a.movedim(0, -2)  # (..., K, C): run r's channels become channels r C .. (r + 1) C - 1
+                a = a.reshape(*a.shape[:-2], runs * a.shape[-1])
+            folded.append(a)
+        out = fn(*folded)  # (..., K C)
+        out = out.reshape(*out.shape[:-1], runs, out.shape[-1] // runs)
+        return out, out.dim() - 2
+
+
+def per_channel(fn: Callable[..., torch.Tensor], *args) -> torch.Tensor:
+    """``fn(*args)`` for an ``fn`` that treats every channel (last dimension) on its own, as RWKV's WKV: inside a
+    pack's vmap, one call with the K runs folded into the channels (exact: no channel sees another's values)."""
+    if any(is_batched(a) for a in args):
+        return _FoldChannels.apply(fn, *args)
+    return fn(*args)
+
+
+def set_pack_dropout_generators(model: nn.Module, generators: Sequence[torch.Generator] | None) -> int:
+    """Give every stochastic module of ``model`` one generator per packed run (None: back to unpacked)."""
+    modules = [m for m in model.modules() if getattr(m, "uses_dropout_generator", False)]
+    for m in modules:
+        m.pack_generators = None if generators is None else list(generators)
+    return len(modules)
+
+
+@contextmanager
+def run_index_scope(run_index: torch.Tensor) -> Iterator[None]:
+    """Within the vmapped forward, make ``run_index`` (batched 0-d long: which run this is) visible."""
+    global _run_index
+    previous, _run_index = _run_index, run_index
+    try:
+        yield
+    finally:
+        _run_index = previous
+
+
+def per_run_uniform(generators: Sequence[torch.Generator], shape: tuple[int, ...],
+                    device: torch.device) -> torch.Tensor:
+    """U[0, 1) of ``shape`` for the current run: one draw from each run's generator (so each generator advances
+    exactly as in its unpacked run), the current run's picked by the vmapped run index."""
+    if _run_index is None:
+        raise RuntimeError("a packed dropout module ran outside the pack's forward (no run index in scope)")
+    draws = torch.stack([torch.rand(shape, device=g.device, generator=g).to(device) for g in generators])
+    return draws.index_select(0, _run_index.reshape(1)).squeeze(0)

@@ -1,0 +1,259 @@
+"""Training K runs of one model shape in one process, one vmapped forward per step ("packing", ``train.pack``).
+
+Design (issue 16, item 2):
+
+- Each run keeps everything it has when trained alone (``loop.train``): its own ``ICLModel`` (the parameter
+  leaves), Adam and learning-rate schedule, data generator (seed 10_000 + seed), dropout generator (20_000 +
+  seed), metrics CSV, checkpoint ``last.pt`` (same keys and spec hash) and ``model.pt``. A pack writes exactly
+  the files the K separate jobs would, where they would; a run checkpointed in a pack resumes alone and back.
+- One step: each run samples its batch from its own generator (the curriculum is shared, so the shapes agree);
+  the K runs' parameters are ``torch.stack``ed (differentiable: gradients flow back to each run's leaves); one
+  ``torch.func.vmap`` of ``functional_call`` on a template model runs the K forwards as batched matmuls,
+  attention, FFT convolutions and norms; the loss is the sum of the K runs' losses, so one backward gives each
+  run exactly the gradient of its own loss; then K optimiser steps (each run's own Adam, as unpacked).
+- The custom autograd Functions (Mamba's scan, RWKV's WKV, the Triton kernels) run once per run inside the
+  vmap (``models.packing.per_run``: exact, each run runs today's code on its own slices); S4's channel dropout
+  draws each run's masks from that run's generator (``models.packing.per_run_uniform``). mamba-ssm's kernels
+  have no vmap rule: a pack with ``scan: kernels`` is a ``ConfigError`` before any job (``pack_plan``).
+- A pack of 1 is ``loop.train`` itself, so its results are bit-identical to an unpacked run. A pack of K equals
+  the K separate runs within fp32 rounding (batched kernels sum in another order), not bit for bit.
+- Resume: every run resumes from its own checkpoint. Runs found at different steps (a job killed while writing
+  the K checkpoints) are brought level first, the ones behind trained as a smaller pack, then all continue.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.func import functional_call, vmap
+from tqdm import tqdm
+
+from ..config import spec_hash
+from ..models import ICLModel, build_model
+from ..models.base import set_dropout_generator
+from ..models.fused_ops import fuse_for_device, log_fused_ops
+from ..models.mamba import log_scan_implementation, set_scan
+from ..models.packing import run_index_scope, set_pack_dropout_generators
+from ..tasks import Task, task_from_spec
+from .checkpoints import atomic_save, load_checkpoint
+from .curriculum import Curriculum
+from .loop import NonFiniteLossError, _make_optimizer, _remove_checkpoint, _truncate_metrics, train
+from .pack_plan import check_packable
+from .provenance import check_resumable, provenance
+
+
+@dataclass
+class _Run:
+    """One run of a pack: what ``loop.train`` holds for it, plus its non-finite flags and metrics writer."""
+
+    spec: dict
+    task: Task
+    model: ICLModel
+    opt: torch.optim.Optimizer
+    sched: object
+    data_gen: torch.Generator
+    dropout_gen: torch.Generator
+    model_path: Path
+    metrics_path: Path
+    ckpt_dir: Path
+    step: int = 0
+    elapsed: float = 0.0
+    writer: object = None
+    metrics_file: object = None
+    bad_step: torch.Tensor | None = None
+    bad_loss: torch.Tensor | None = None
+    params: dict = field(default_factory=dict)
+
+    @property
+    def hash(self) -> str:
+        return spec_hash(self.spec)
+
+    @property
+    def ckpt_path(self) -> Path:
+        return self.ckpt_dir / "last.pt"
+
+    @property
+    def work_metrics(self) -> Path:
+        return self.ckpt_dir / "train_metrics.csv"
+
+    @property
+    def name(self) -> str:
+        return f"{self.spec['task']['name']}/{self.spec['model']['backbone']}/seed{self.spec['seed']}"
+
+
+def _open_run(spec: dict, model_path, metrics_path, ckpt_dir, device: torch.device, scan: str) -> _Run:
+    """Build one run as ``loop.train`` does (same seeds, same optimiser), resumed from its checkpoint if any."""
+    task = task_from_spec(spec["task"])
+    model = build_model(spec["model"], task.token_dim, seed=spec["seed"], out_dim=task.out_dim).to(device)
+    set_scan(model, scan, device)
+    fuse_for_device(model, device)
+    opt, sched = _make_optimizer(model, spec, spec["steps"])
+    data_gen = torch.Generator(device=device).manual_seed(10_000 + spec["seed"])
+    dropout_gen = torch.Generator(device=device).manual_seed(20_000 + spec["seed"])
+    set_dropout_generator(model, dropout_gen)
+    run = _Run(spec, task, model, opt, sched, data_gen, dropout_gen, Path(model_path), Path(metrics_path),
+               Path(ckpt_dir))
+    if run.ckpt_path.exists():
+        state = load_checkpoint(run.ckpt_path, expected_hash=run.hash, map_location=device)
+        check_resumable(state, run.ckpt_path, device)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        data_gen.set_state(state["data_generator"].cpu())
+        dropout_gen.set_state(state["dropout_generator"].cpu())
+        run.step, run.elapsed = state["step"], state.get("elapsed_s", 0.0)
+    run.bad_step = torch.full((), -1, dtype=torch.long, device=device)
+    run.bad_loss = torch.zeros((), device=device)
+    run.params = dict(model.named_parameters()) | dict(model.named_buffers())
+    return run
+
+
+def train_pack(
+    specs: list[dict],
+    model_paths: list,
+    metrics_paths: list,
+    checkpoint_dirs: list,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+    stop_after: int | None = None,
+    scan: str = "auto",
+) -> list[ICLModel]:
+    """Train the runs ``specs`` as one pack (see the module doc); write each run's ``model.pt`` and metrics CSV
+    where ``loop.train`` would. ``stop_after`` ends the pack that many steps after its earliest run's start."""
+    if not (len(specs) == len(model_paths) == len(metrics_paths) == len(checkpoint_dirs)) or not specs:
+        raise ValueError("train_pack needs one model path, metrics path and checkpoint directory per spec")
+    if len(specs) == 1:  # today's code path: bit-identical to an unpacked run
+        return [train(specs[0], model_paths[0], metrics_paths[0], checkpoint_dirs[0], device=device,
+                      progress=progress, stop_after=stop_after, scan=scan)]
+    check_packable(specs)
+    device = torch.device(device)
+    runs = [_open_run(*args, device, scan) for args in zip(specs, model_paths, metrics_paths, checkpoint_dirs)]
+    first = runs[0]
+    # The template whose modules run every forward (functional_call swaps in the stacked parameters)
+    template = build_model(first.spec["model"], first.task.token_dim, seed=first.spec["seed"],
+                           out_dim=first.task.out_dim).to(device)
+    log_scan_implementation(set_scan(template, scan, device), device)
+    log_fused_ops(template, device)
+    template.train()
+    for r in runs:
+        r.model.train()
+        print(f"pack run {r.name} (spec {r.hash}, lr {r.spec['model']['learning_rate']}): "
+              + (f"resuming from {r.ckpt_path} at step {r.step}" if r.step else "starting at step 0"))
+
+    steps = first.spec["steps"]
+    bf16 = first.spec.get("precision", "fp32") == "bf16"
+    if bf16 and device.type != "cuda":
+        raise ValueError("train.precision = bf16 needs a CUDA device; use fp32 on CPU")
+    start = min(r.step for r in runs)
+    end = steps if stop_after is None else min(steps, start + stop_after)
+    prov = provenance(device)
+    t0 = time.perf_counter()
+    bar = tqdm(total=steps, initial=start, disable=not progress, desc=f"train pack of {len(runs)}",
+               mininterval=2.0, dynamic_ncols=True)
+    with ExitStack() as files:
+        for r in runs:
+            _truncate_metrics(r.work_metrics, r.step)
+            r.metrics_file = files.enter_context(open(r.work_metrics, "a", newline=""))
+            r.writer = csv.writer(r.metrics_file)
+            if r.step == 0:
+                r.writer.writerow(["step", "loss", "n_dims_active", "n_points", "lr", "elapsed_s"])
+        # Runs found at different steps catch up first (the ones behind as a smaller pack), then all go on.
+        while behind := [r for r in runs if r.step < end]:
+            s0 = min(r.step for r in behind)
+            group = [r for r in behind if r.step == s0]
+            upto = min([r.step for r in behind if r.step > s0] + [end])
+            _advance(group, template, s0, upto, end, bf16, device, t0, prov, bar)
+    bar.close()
+    set_pack_dropout_generators(template, None)
+    if end == steps:
+        for r in runs:  # every run's outputs before any checkpoint goes: a kill in between resumes at the end
+            r.metrics_path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(r.work_metrics, r.metrics_path)
+            atomic_save({
+                "spec": r.spec, "spec_hash": r.hash, "step": steps, "model": r.model.state_dict(),
+                "effective_parameters": r.model.effective_parameters(),
+                "train_seconds": r.elapsed + time.perf_counter() - t0, "device": str(device), "provenance": prov,
+            }, r.model_path)
+        for r in runs:
+            _remove_checkpoint(r.ckpt_dir, r.work_metrics)
+    return [r.model for r in runs]
+
+
+def _advance(group: list[_Run], template: ICLModel, start: int, stop: int, end: int, bf16: bool,
+             device: torch.device, t0: float, prov: dict, bar) -> None:
+    """Train the runs of ``group`` (all at step ``start``) as one pack up to step ``stop``."""
+    spec = group[0].spec
+    curriculum = Curriculum.from_dict(spec["curriculum"])
+    steps, log_every, ckpt_every = spec["steps"], spec["log_every"], spec["checkpoint_every"]
+    names = list(group[0].params)
+    set_pack_dropout_generators(template, [r.dropout_gen for r in group])
+    run_index = torch.arange(len(group), device=device)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+
+    def forward(state: dict, tokens: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        with run_index_scope(index):
+            return functional_call(template, state, (tokens,))
+
+    packed_forward = vmap(forward, randomness="same")  # "same": the dropout draws are per run by construction
+    for step in range(start, stop):
+        n_dims, n_points = curriculum.at(step)
+        batches = [r.task.sample(r.spec["batch_size"], n_points, r.data_gen, n_dims_active=n_dims) for r in group]
+        state = {n: torch.stack([r.params[n] for r in group]) for n in names}  # (K, *shape) each
+        with autocast:
+            tokens = [r.task.tokens(b) for r, b in zip(group, batches)]
+            if len({t.shape for t in tokens}) > 1:
+                raise ValueError(f"packed runs give token sequences of different shapes {[t.shape for t in tokens]}; "
+                                 "their tasks do not share a token layout (train.pack groups them wrongly)")
+            out = packed_forward(state, torch.stack(tokens), run_index)  # (K, B, T, out_dim)
+            preds = [r.task.predictions(out[i], b) for i, (r, b) in enumerate(zip(group, batches))]
+        losses = [r.task.loss(p.float(), b) for r, p, b in zip(group, preds, batches)]
+        for r, loss in zip(group, losses):
+            newly_bad = ~torch.isfinite(loss.detach()) & (r.bad_step < 0)
+            r.bad_step = torch.where(newly_bad, step, r.bad_step)
+            r.bad_loss = torch.where(newly_bad, loss.detach(), r.bad_loss)
+            r.opt.zero_grad(set_to_none=True)
+        torch.stack(losses).sum().backward()  # d(sum)/d(loss_r) = 1: each run gets its own loss's gradient
+        lrs = []
+        for r in group:
+            if r.spec.get("grad_clip"):
+                torch.nn.utils.clip_grad_norm_(r.model.parameters(), r.spec["grad_clip"])
+            lrs.append(r.opt.param_groups[0]["lr"])
+            r.opt.step()
+            r.sched.step()
+        done = step + 1
+        for r, loss, lr in zip(group, losses, lrs):
+            r.step = done
+            if step % log_every == 0 or done == steps:
+                _check_finite(r)
+                r.writer.writerow([step, loss.item(), n_dims, n_points, lr,
+                                   round(r.elapsed + time.perf_counter() - t0, 3)])
+                r.metrics_file.flush()
+        if step % log_every == 0 or done == steps:
+            bar.set_postfix(loss=" ".join(f"{loss.item():.3f}" for loss in losses), dims=n_dims, points=n_points)
+        if done % ckpt_every == 0 or done == end:
+            for r in group:
+                _check_finite(r)
+                r.metrics_file.flush()
+                atomic_save({
+                    "spec": r.spec, "spec_hash": r.hash, "step": done,
+                    "model": r.model.state_dict(), "optimizer": r.opt.state_dict(), "scheduler": r.sched.state_dict(),
+                    "data_generator": r.data_gen.get_state(), "dropout_generator": r.dropout_gen.get_state(),
+                    "elapsed_s": r.elapsed + time.perf_counter() - t0, "provenance": prov,
+                }, r.ckpt_path)
+        bar.update(1)  # the groups' step ranges follow each other: the bar counts the pack's slowest run
+
+
+def _check_finite(r: _Run) -> None:
+    first = int(r.bad_step)
+    if first >= 0:
+        raise NonFiniteLossError(
+            f"non-finite training loss {float(r.bad_loss)} at step {first} in run {r.name} of the pack; the last "
+            f"good checkpoint ({r.ckpt_path if r.ckpt_path.exists() else 'none yet'}) is kept. Lower the learning "
+            f"rate or enable train.grad_clip; a changed config cannot resume that checkpoint, so then delete the "
+            f"checkpoint directory {r.ckpt_dir} and rerun the rule.")
