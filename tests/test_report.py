@@ -50,7 +50,7 @@ def _curves(models, baselines, ks=(1, 2), mean=0.12345, low=0.1192, high=0.1277)
 
 
 def test_error_table_shows_intervals_and_the_configs_model_order():
-    from mambaicl.report.latex import format_interval, format_sig
+    from mambaicl.report.latex import format_interval, format_number
 
     curves = _curves(["mamba", "transformer", "s4"], ["averaging", "least_squares"])
     tex = error_table_tex(curves, [1, 2], "cap", "tab:x", model_order=["transformer", "s4", "mamba"], ci=0.9)
@@ -58,10 +58,35 @@ def test_error_table_shows_intervals_and_the_configs_model_order():
     assert body == ["Transformer", "S4", "Mamba", "Least_Squares".replace("_", r"\_"), "Averaging"]
     assert r"0.123\,$\pm$\,0.004" in tex and "90\\,\\% bootstrap interval" in tex
     assert "--" not in tex.split(r"\label")[0]  # no dash, no dash legend
-    assert format_sig(0.0001234) == r"\ensuremath{1.23\times10^{-4}}" and format_sig(3298.4) == "3298"
-    assert format_sig(0.0123) == "0.0123" and format_sig(0.0) == "0" and format_sig(4e-15) == r"$<10^{-6}$"
+    sig = lambda v: format_number(v, sig=True)  # noqa: E731
+    assert sig(0.0001234) == r"\ensuremath{1.23\times10^{-4}}" and sig(3298.4) == "3298" and sig(0.5) == "0.500"
+    assert sig(0.0123) == "0.0123" and sig(0.0) == "0" and sig(4e-15) == r"$<10^{-6}$" and sig(float("nan")) == "--"
     assert format_interval(4.5e-15, 3e-15, 6e-15) == r"$<10^{-6}$"
     assert format_interval(1.0, 1.0, 1.0) == "1.00" and format_interval(float("nan"), 0, 1) == "--"
+
+
+def test_an_interval_shows_the_mean_to_at_most_four_significant_figures():
+    from mambaicl.report.latex import INTERVAL_MAX_SIG, format_interval
+
+    # the smoke MQAR zero-vector baseline: MSE 1 with a bootstrap half-width of 1.7e-7 printed nine digits
+    assert format_interval(1.00000031, 1.00000014, 1.00000048) == r"1.000\,$\pm$\,$<10^{-3}$"
+    assert format_interval(1.0, 0.9985, 1.0015) == r"1.000\,$\pm$\,0.002"  # rounded to the mean's 4th figure
+    assert format_interval(3298.4, 3298.39, 3298.41) == r"3298\,$\pm$\,$<1$"
+    assert format_interval(1.2345e-5, 1.2344e-5, 1.2346e-5) == r"\ensuremath{1.234\times10^{-5}}\,$\pm$\,$<10^{-8}$"
+    # a half-width at the mean's resolution is still printed, with a shared power of ten for tiny numbers
+    assert format_interval(3e-6, 2.8e-6, 3.2e-6) == r"$(3.0\pm0.2)\times10^{-6}$"
+    assert format_interval(0.9384, 0.9184, 0.9584) == r"0.94\,$\pm$\,0.02"
+    for mean, half in ((1.0, 1e-9), (0.5, 3e-6), (42.0, 1e-4), (0.0123, 1e-8)):
+        text = format_interval(mean, mean - half, mean + half).split(r"\,")[0]
+        digits = "".join(ch for ch in text.split("times")[0] if ch.isdigit()).lstrip("0")
+        assert len(digits) <= INTERVAL_MAX_SIG, (mean, half, text)
+
+
+def test_one_exact_fit_floor_for_tables_and_figures():
+    from mambaicl.report import latex, style
+
+    assert style.EXACT_FIT_FLOOR is latex.EXACT_FIT_FLOOR and not hasattr(latex, "FLOOR")
+    assert list(style.drawn_range_values([0.5, 4e-15, latex.EXACT_FIT_FLOOR])) == [0.5, latex.EXACT_FIT_FLOOR]
 
 
 def test_baseline_order_is_the_registrys():
