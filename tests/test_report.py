@@ -1,5 +1,7 @@
 """Macro names, macros files and tables rendered from metrics."""
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -300,3 +302,50 @@ def test_tables_shrink_to_the_text_width_but_never_grow_and_missing_numbers_read
 
     assert r"\ifdim\width>\linewidth" in FIT_TO_WIDTH  # scale only a table wider than the text
     assert format_number(float("nan")) == "--" and format_number(0.12345, 2) == "0.12"
+
+
+def _claim(cid, verdict, missing="", measured="", claim=None):
+    return dict(id=cid, paper="Park", claim=claim or f"Table 1, {cid}: on par.", criterion="c", verdict=verdict,
+                measured=measured, missing=missing, evidence="", extension=False)
+
+
+def test_the_claims_table_collapses_untested_lines_that_share_a_reason():
+    from mambaicl.report.claims import _row, claims_section_tex
+
+    no_run = "no run of Park's {m} on a task instance mapped to this row"
+    rows = [_claim("P1", "reproduced", measured="Mamba 0.1"),
+            _claim("P6/linear_regression/mamba", "reproduced", measured="on par (0.2)"),
+            _claim("P6/linear_regression/mambaformer", "not tested", "no model learned this task", "ours fails (1.1)"),
+            *[_claim(f"P6/{t}/{m}", "not tested", no_run.format(m=m)) for t in ("decision_tree", "sparse_parity")
+              for m in ("mamba", "mambaformer")],
+            _claim("P6/cot/transformer", "not tested", "the row is not configured"),
+            _claim("P7", "not tested", "no sweep")]
+    df = pd.DataFrame(rows)
+    tex = claims_section_tex(df)
+    lines = [ln for ln in tex.splitlines() if ln.endswith(r"\\") and "&" in ln][1:]  # without the head
+    # every tested line and every line with its own reason or numbers as it is; the four share one line
+    for r in df.itertuples():
+        if r.id.split("/")[1:2] not in (["decision_tree"], ["sparse_parity"]):
+            assert _row(r) in lines, r.id
+    summary = [ln for ln in lines if ln.startswith(r"\texttt{P6} &")]
+    assert len(summary) == 1 and len(lines) == len(df) - 4 + 1
+    assert "(4 lines: models mamba, mambaformer on tasks decision" in summary[0] and "sparse" in summary[0]
+    assert r"no run of Park's \textit{model} on a task instance" in summary[0]
+    assert lines.index(summary[0]) == 3  # where its first line was
+    # the four columns fill the text width less the gaps, never more (fixed widths overran it by 1.6 pt)
+    widths = [int(w) for w in re.findall(r"\\tabcolsep\)\*(\d+)/1000", tex)]
+    assert len(widths) == 4 and sum(widths) == 1000
+
+
+def test_the_claims_section_job_keeps_every_line_in_the_csv(tmp_path):
+    from mambaicl.report.claims import claims_section_job
+
+    df = pd.DataFrame([_claim(f"G1/{t}", "not tested", f"no task instance of {t} trains Grazzi's models",
+                              claim=f"Mamba matches the Transformer on {t}.") for t in ("relu_nn", "decision_tree")])
+    csv = tmp_path / "claims.csv"
+    df.to_csv(csv, index=False)
+    claims_section_job(str(csv), str(tmp_path / "claims.tex"), str(tmp_path / "macros.tex"))
+    tex = (tmp_path / "claims.tex").read_text()
+    assert r"Mamba matches the Transformer on \ldots{} (2 lines: relu\_\allowbreak{}nn, decision" in tex
+    assert r"no task instance of \textit{task} trains" in tex
+    assert r"\newcommand{\ClaimsNotTested}{2}" in (tmp_path / "macros.tex").read_text()
