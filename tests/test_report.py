@@ -2,6 +2,7 @@
 
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -349,3 +350,37 @@ def test_the_claims_section_job_keeps_every_line_in_the_csv(tmp_path):
     assert r"Mamba matches the Transformer on \ldots{} (2 lines: relu\_\allowbreak{}nn, decision" in tex
     assert r"no task instance of \textit{task} trains" in tex
     assert r"\newcommand{\ClaimsNotTested}{2}" in (tmp_path / "macros.tex").read_text()
+
+
+def test_the_seed_table_gives_each_seeds_window_error_of_the_metrics_file(tmp_path):
+    import json
+
+    from mambaicl.report.latex import format_number
+    from mambaicl.report.seed_table import seeds_table_tex
+
+    rng = np.random.default_rng(0)
+    rows = [dict(task="lr", kind="model", name=name, label=label, seed=seed, k=k,
+                 normalized_mean=float(rng.uniform(0.1, 0.9)) if k < 8 else 50.0)  # k >= T: outside the window
+            for name, label, seeds in (("mamba", "Mamba", (1, 2)), ("transformer", "Transformer (no PE)", (1, 2)),
+                                       ("s4", "S4", (2,)))
+            for seed in seeds for k in range(10)]
+    per_seed = pd.DataFrame(rows)
+    per_seed.to_csv(tmp_path / "per_seed.csv", index=False)
+    (tmp_path / "meta.json").write_text(json.dumps({"metric": "squared_error",
+                                                    "spec": {"task": {"name": "linear_regression"}}}))
+    tasks = {"lr": {"per_seed": str(tmp_path / "per_seed.csv"), "meta": str(tmp_path / "meta.json"),
+                    "train_points": 8}}
+    tex = seeds_table_tex(tasks, window=3, model_order=["transformer", "mamba", "s4"])
+    body = {ln.split(" & ")[0]: ln.removesuffix(r" \\").split(" & ")[1:] for ln in tex.splitlines()
+            if ln.endswith(r"\\") and " & " in ln and not ln.startswith("Model")}
+    assert list(body) == ["Transformer (no PE)", "Mamba", "S4"]  # the config's model order, the figures' labels
+    for name, label in (("mamba", "Mamba"), ("transformer", "Transformer (no PE)"), ("s4", "S4")):
+        mine = per_seed[(per_seed.name == name) & per_seed.k.isin([5, 6, 7])]  # the last 3 positions before T = 8
+        errs = mine.groupby("seed").normalized_mean.mean()
+        expected = [format_number(errs[s], sig=True) if s in errs.index else "--" for s in (1, 2)]
+        expected.append(format_number(errs.mean(), sig=True))
+        expected.append(format_number(errs.max() - errs.min(), sig=True) if len(errs) > 1 else "--")
+        assert body[label] == expected, label
+    assert r"\textit{Linear regression (lr)}: normalized squared error, $k = 5$--$7$" in tex
+    assert r"\begin{longtable}{@{}lrrrr@{}}" in tex and r"\label{tab:seeds}" in tex and r"\endhead" in tex
+    assert "--: no run of this model with this seed." in tex
