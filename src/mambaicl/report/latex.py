@@ -117,7 +117,7 @@ def format_interval(mean: float, low: float, high: float, sig: int = 3) -> str:
     if mean != 0 and math.isfinite(mean):
         cap = INTERVAL_MAX_SIG - 1 - math.floor(math.log10(abs(mean)))  # decimals of the mean's last shown figure
         if decimals > cap and round(half, cap) == 0:  # narrower than the last digit shown: a bound
-            bound = rf"$<10^{{{-cap}}}$" if cap != 0 else "$<1$"
+            bound = rf"${{<}}10^{{{-cap}}}$" if cap != 0 else "${<}1$"  # {<}: no relation spacing
             shown = format_sci(mean, INTERVAL_MAX_SIG) if cap > 4 else f"{mean:.{max(cap, 0)}f}"
             return rf"{shown}\,$\pm$\,{bound}"
         decimals = min(decimals, cap)

@@ -11,6 +11,8 @@ import pandas as pd
 from .labels import metric_info, metric_label, order_rows, task_title
 from .latex import format_number, latex_escape
 
+ERROR_LABEL = metric_label("squared_error")
+
 
 def seed_window_errors(per_seed: pd.DataFrame, window: int, train_points: int | None) -> pd.DataFrame:
     """One row per model and seed: ``error``, the mean normalised metric over the last ``window`` positions
@@ -53,8 +55,9 @@ def seeds_table_tex(tasks: dict[str, dict], window: int, model_order: list[str] 
         if errs.empty:
             continue
         ks = _k_range(int(errs.first_k.min()), int(errs.last_k.max()))
-        body += [r"\addlinespace", rf"\multicolumn{{{n}}}{{@{{}}l}}{{\textit{{{latex_escape(title)}}}: "
-                 rf"{metric_label(metric)}, {ks}}} \\"]
+        # the heading names the metric only where it is not the caption's error (it would widen the table)
+        what = f" ({metric_label(metric)})" if metric_label(metric) != ERROR_LABEL else ""
+        body += [r"\addlinespace", rf"\multicolumn{{{n}}}{{@{{}}l}}{{\textit{{{latex_escape(title)}}}{what}, {ks}}} \\"]
         models = order_rows(errs.drop_duplicates("name"), list(model_order))
         for name, label in zip(models.name, models.label):
             mine = errs[errs.name == name].set_index("seed").error
@@ -64,7 +67,8 @@ def seeds_table_tex(tasks: dict[str, dict], window: int, model_order: list[str] 
             if spread:
                 cells.append(format_number(mine.max() - mine.min(), sig=True) if len(mine) > 1 else "--")
             body.append(" & ".join([latex_escape(label)] + cells) + r" \\")
-    caption = (rf"Per-seed results: each training seed's window error, the mean normalized metric over the last "
+    caption = (rf"Per-seed results: each training seed's window error, the mean {ERROR_LABEL} (or the task's metric "
+               rf"named in its heading) over the last "
                rf"{window} positions before the training length (the window of the claims and verdicts; each task's "
                r"$k$ in its heading), with the mean over seeds (the error tables' and figures' mean over the same "
                r"positions)" + (" and the range over seeds (largest minus smallest)" if spread else "") + "."
