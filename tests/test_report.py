@@ -1,13 +1,18 @@
 """Macro names, macros files and tables rendered from metrics."""
 
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from mambaicl.training.checkpoints import atomic_save
 from mambaicl.report.latex import error_table_tex, errors_at_k, macro_name, macros_tex, number_words, parse_macros
+from mambaicl.training.checkpoints import atomic_save
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("n,words", [(0, "Zero"), (7, "Seven"), (15, "Fifteen"), (40, "Forty"),
@@ -384,3 +389,26 @@ def test_the_seed_table_gives_each_seeds_window_error_of_the_metrics_file(tmp_pa
     assert r"\textit{Linear regression (lr)}, $k = 5$--$7$" in tex
     assert r"\begin{longtable}{@{}lrrrr@{}}" in tex and r"\label{tab:seeds}" in tex and r"\endhead" in tex
     assert "--: no run of this model with this seed." in tex
+
+
+@pytest.mark.skipif(not shutil.which("pdflatex"), reason="needs pdflatex")
+def test_the_float_barrier_puts_waiting_floats_on_text_pages(tmp_path):
+    """Three floats of half a page waiting at a section end: the page after it takes one, the third goes to the top
+    of the next page with the next section's text below it (placeins' second try forced it onto a float page
+    of its own, half empty)."""
+    shutil.copy(REPO / "paper" / "floats.sty", tmp_path)
+    figs = "\n".join(rf"\begin{{figure}}[tbp]\centering\rule{{2cm}}{{0.47\textheight}}\caption{{F{i}}}\label{{fig:{i}}}"
+                     r"\end{figure}" for i in range(3))
+    (tmp_path / "t.tex").write_text(rf"""\documentclass{{article}}
+\usepackage{{floats}}
+\begin{{document}}
+\section{{One}} Text. {figs}
+\FloatBarrier
+\section{{Two}}\label{{sec:two}} Text after the barrier.
+\end{{document}}
+""")
+    for _ in range(2):
+        subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"], cwd=tmp_path,
+                       check=True, capture_output=True, timeout=60)
+    pages = dict(re.findall(r"\\newlabel\{([^}]*)\}\{\{[^}]*\}\{(\d+)\}", (tmp_path / "t.aux").read_text()))
+    assert pages["fig:2"] == pages["sec:two"], pages  # the last float shares its page with the text
