@@ -81,7 +81,8 @@ def _cells(ids: list[str]) -> str:
     by_models: dict[tuple[str, ...], list[str]] = {}
     for task, models in by_task.items():
         by_models.setdefault(tuple(models), []).append(task)
-    return "; ".join(f"{_PART_WORDS[1]}s {breakable(', '.join(models))} on {_PART_WORDS[0]}s {breakable(', '.join(tasks))}"
+    return "; ".join(f"{_PART_WORDS[1]}s {breakable(', '.join(models))} on "
+                     f"{_PART_WORDS[0]}s {breakable(', '.join(tasks))}"
                      for models, tasks in by_models.items())
 
 
@@ -122,10 +123,11 @@ def claims_section_tex(df: pd.DataFrame) -> str:
     lines = [r"\section{Claims}", r"\label{sec:claims}",
              r"Each claim of the two papers (our list: Grazzi et al.'s G1--G7 per task, Park et al.'s P1--P7, and",
              r"every cell of Park et al.'s Table~1 as its own line of \texttt{metrics/claims.csv}; below, the",
-             r"untested lines of a claim that share their reason are one line) is judged by a criterion fixed before the run",
-             r"and computed from this run's curves and tables (thresholds under \texttt{report.claims} and",
-             r"\texttt{report.verdicts}; criteria below). A claim is \emph{not tested} where this configuration",
-             r"lacks the runs it needs, or where the models it compares did not learn the task at this scale",
+             r"untested lines of a claim that share their reason are one line) is judged by a criterion fixed",
+             r"before the run and computed from this run's curves and tables (thresholds under",
+             r"\texttt{report.claims} and \texttt{report.verdicts}; criteria below). A claim is \emph{not tested}",
+             r"where this configuration lacks the runs it needs, or where the models it compares did not learn",
+             r"the task at this scale",
              r"(their error is not clearly below the task's trivial level: the better of the zero predictor and",
              r"the averaging baseline, or chance for parity and MQAR): two untrained models that ``match'' say",
              r"nothing about the paper. Claims: \ClaimsTotal{};",
