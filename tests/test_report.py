@@ -1,10 +1,18 @@
 """Macro names, macros files and tables rendered from metrics."""
 
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 import pytest
 
-from mambaicl.training.checkpoints import atomic_save
 from mambaicl.report.latex import error_table_tex, errors_at_k, macro_name, macros_tex, number_words, parse_macros
+from mambaicl.training.checkpoints import atomic_save
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("n,words", [(0, "Zero"), (7, "Seven"), (15, "Fifteen"), (40, "Forty"),
@@ -50,7 +58,7 @@ def _curves(models, baselines, ks=(1, 2), mean=0.12345, low=0.1192, high=0.1277)
 
 
 def test_error_table_shows_intervals_and_the_configs_model_order():
-    from mambaicl.report.latex import format_interval, format_sig
+    from mambaicl.report.latex import format_interval, format_number
 
     curves = _curves(["mamba", "transformer", "s4"], ["averaging", "least_squares"])
     tex = error_table_tex(curves, [1, 2], "cap", "tab:x", model_order=["transformer", "s4", "mamba"], ci=0.9)
@@ -58,10 +66,35 @@ def test_error_table_shows_intervals_and_the_configs_model_order():
     assert body == ["Transformer", "S4", "Mamba", "Least_Squares".replace("_", r"\_"), "Averaging"]
     assert r"0.123\,$\pm$\,0.004" in tex and "90\\,\\% bootstrap interval" in tex
     assert "--" not in tex.split(r"\label")[0]  # no dash, no dash legend
-    assert format_sig(0.0001234) == r"\ensuremath{1.23\times10^{-4}}" and format_sig(3298.4) == "3298"
-    assert format_sig(0.0123) == "0.0123" and format_sig(0.0) == "0" and format_sig(4e-15) == r"$<10^{-6}$"
+    sig = lambda v: format_number(v, sig=True)  # noqa: E731
+    assert sig(0.0001234) == r"\ensuremath{1.23\times10^{-4}}" and sig(3298.4) == "3298" and sig(0.5) == "0.500"
+    assert sig(0.0123) == "0.0123" and sig(0.0) == "0" and sig(4e-15) == r"$<10^{-6}$" and sig(float("nan")) == "--"
     assert format_interval(4.5e-15, 3e-15, 6e-15) == r"$<10^{-6}$"
     assert format_interval(1.0, 1.0, 1.0) == "1.00" and format_interval(float("nan"), 0, 1) == "--"
+
+
+def test_an_interval_shows_the_mean_to_at_most_four_significant_figures():
+    from mambaicl.report.latex import INTERVAL_MAX_SIG, format_interval
+
+    # the smoke MQAR zero-vector baseline: MSE 1 with a bootstrap half-width of 1.7e-7 printed nine digits
+    assert format_interval(1.00000031, 1.00000014, 1.00000048) == r"1.000\,$\pm$\,${<}10^{-3}$"
+    assert format_interval(1.0, 0.9985, 1.0015) == r"1.000\,$\pm$\,0.002"  # rounded to the mean's 4th figure
+    assert format_interval(3298.4, 3298.39, 3298.41) == r"3298\,$\pm$\,${<}1$"
+    assert format_interval(1.2345e-5, 1.2344e-5, 1.2346e-5) == r"\ensuremath{1.234\times10^{-5}}\,$\pm$\,${<}10^{-8}$"
+    # a half-width at the mean's resolution is still printed, with a shared power of ten for tiny numbers
+    assert format_interval(3e-6, 2.8e-6, 3.2e-6) == r"$(3.0\pm0.2)\times10^{-6}$"
+    assert format_interval(0.9384, 0.9184, 0.9584) == r"0.94\,$\pm$\,0.02"
+    for mean, half in ((1.0, 1e-9), (0.5, 3e-6), (42.0, 1e-4), (0.0123, 1e-8)):
+        text = format_interval(mean, mean - half, mean + half).split(r"\,")[0]
+        digits = "".join(ch for ch in text.split("times")[0] if ch.isdigit()).lstrip("0")
+        assert len(digits) <= INTERVAL_MAX_SIG, (mean, half, text)
+
+
+def test_one_exact_fit_floor_for_tables_and_figures():
+    from mambaicl.report import latex, style
+
+    assert style.EXACT_FIT_FLOOR is latex.EXACT_FIT_FLOOR and not hasattr(latex, "FLOOR")
+    assert list(style.drawn_range_values([0.5, 4e-15, latex.EXACT_FIT_FLOOR])) == [0.5, latex.EXACT_FIT_FLOOR]
 
 
 def test_baseline_order_is_the_registrys():
@@ -275,3 +308,107 @@ def test_tables_shrink_to_the_text_width_but_never_grow_and_missing_numbers_read
 
     assert r"\ifdim\width>\linewidth" in FIT_TO_WIDTH  # scale only a table wider than the text
     assert format_number(float("nan")) == "--" and format_number(0.12345, 2) == "0.12"
+
+
+def _claim(cid, verdict, missing="", measured="", claim=None):
+    return dict(id=cid, paper="Park", claim=claim or f"Table 1, {cid}: on par.", criterion="c", verdict=verdict,
+                measured=measured, missing=missing, evidence="", extension=False)
+
+
+def test_the_claims_table_collapses_untested_lines_that_share_a_reason():
+    from mambaicl.report.claims import _row, claims_section_tex
+
+    no_run = "no run of Park's {m} on a task instance mapped to this row"
+    rows = [_claim("P1", "reproduced", measured="Mamba 0.1"),
+            _claim("P6/linear_regression/mamba", "reproduced", measured="on par (0.2)"),
+            _claim("P6/linear_regression/mambaformer", "not tested", "no model learned this task", "ours fails (1.1)"),
+            *[_claim(f"P6/{t}/{m}", "not tested", no_run.format(m=m)) for t in ("decision_tree", "sparse_parity")
+              for m in ("mamba", "mambaformer")],
+            _claim("P6/cot/transformer", "not tested", "the row is not configured"),
+            _claim("P7", "not tested", "no sweep")]
+    df = pd.DataFrame(rows)
+    tex = claims_section_tex(df)
+    lines = [ln for ln in tex.splitlines() if ln.endswith(r"\\") and "&" in ln][1:]  # without the head
+    # every tested line and every line with its own reason or numbers as it is; the four share one line
+    for r in df.itertuples():
+        if r.id.split("/")[1:2] not in (["decision_tree"], ["sparse_parity"]):
+            assert _row(r) in lines, r.id
+    summary = [ln for ln in lines if ln.startswith(r"\texttt{P6} &")]
+    assert len(summary) == 1 and len(lines) == len(df) - 4 + 1
+    assert "(4 lines: models mamba, mambaformer on tasks decision" in summary[0] and "sparse" in summary[0]
+    assert r"no run of Park's \textit{model} on a task instance" in summary[0]
+    assert lines.index(summary[0]) == 3  # where its first line was
+    # the four columns fill the text width less the gaps, never more (fixed widths overran it by 1.6 pt)
+    widths = [int(w) for w in re.findall(r"\\tabcolsep\)\*(\d+)/1000", tex)]
+    assert len(widths) == 4 and sum(widths) == 1000
+
+
+def test_the_claims_section_job_keeps_every_line_in_the_csv(tmp_path):
+    from mambaicl.report.claims import claims_section_job
+
+    df = pd.DataFrame([_claim(f"G1/{t}", "not tested", f"no task instance of {t} trains Grazzi's models",
+                              claim=f"Mamba matches the Transformer on {t}.") for t in ("relu_nn", "decision_tree")])
+    csv = tmp_path / "claims.csv"
+    df.to_csv(csv, index=False)
+    claims_section_job(str(csv), str(tmp_path / "claims.tex"), str(tmp_path / "macros.tex"))
+    tex = (tmp_path / "claims.tex").read_text()
+    assert r"Mamba matches the Transformer on \ldots{} (2 lines: relu\_\allowbreak{}nn, decision" in tex
+    assert r"no task instance of \textit{task} trains" in tex
+    assert r"\newcommand{\ClaimsNotTested}{2}" in (tmp_path / "macros.tex").read_text()
+
+
+def test_the_seed_table_gives_each_seeds_window_error_of_the_metrics_file(tmp_path):
+    import json
+
+    from mambaicl.report.latex import format_number
+    from mambaicl.report.seed_table import seeds_table_tex
+
+    rng = np.random.default_rng(0)
+    rows = [dict(task="lr", kind="model", name=name, label=label, seed=seed, k=k,
+                 normalized_mean=float(rng.uniform(0.1, 0.9)) if k < 8 else 50.0)  # k >= T: outside the window
+            for name, label, seeds in (("mamba", "Mamba", (1, 2)), ("transformer", "Transformer (no PE)", (1, 2)),
+                                       ("s4", "S4", (2,)))
+            for seed in seeds for k in range(10)]
+    per_seed = pd.DataFrame(rows)
+    per_seed.to_csv(tmp_path / "per_seed.csv", index=False)
+    (tmp_path / "meta.json").write_text(json.dumps({"metric": "squared_error",
+                                                    "spec": {"task": {"name": "linear_regression"}}}))
+    tasks = {"lr": {"per_seed": str(tmp_path / "per_seed.csv"), "meta": str(tmp_path / "meta.json"),
+                    "train_points": 8}}
+    tex = seeds_table_tex(tasks, window=3, model_order=["transformer", "mamba", "s4"])
+    body = {ln.split(" & ")[0]: ln.removesuffix(r" \\").split(" & ")[1:] for ln in tex.splitlines()
+            if ln.endswith(r"\\") and " & " in ln and not ln.startswith("Model")}
+    assert list(body) == ["Transformer (no PE)", "Mamba", "S4"]  # the config's model order, the figures' labels
+    for name, label in (("mamba", "Mamba"), ("transformer", "Transformer (no PE)"), ("s4", "S4")):
+        mine = per_seed[(per_seed.name == name) & per_seed.k.isin([5, 6, 7])]  # the last 3 positions before T = 8
+        errs = mine.groupby("seed").normalized_mean.mean()
+        expected = [format_number(errs[s], sig=True) if s in errs.index else "--" for s in (1, 2)]
+        expected.append(format_number(errs.mean(), sig=True))
+        expected.append(format_number(errs.max() - errs.min(), sig=True) if len(errs) > 1 else "--")
+        assert body[label] == expected, label
+    assert r"\textit{Linear regression (lr)}, $k = 5$--$7$" in tex
+    assert r"\begin{longtable}{@{}lrrrr@{}}" in tex and r"\label{tab:seeds}" in tex and r"\endhead" in tex
+    assert "--: no run of this model with this seed." in tex
+
+
+@pytest.mark.skipif(not shutil.which("pdflatex"), reason="needs pdflatex")
+def test_the_float_barrier_puts_waiting_floats_on_text_pages(tmp_path):
+    """Three floats of half a page waiting at a section end: the page after it takes one, the third goes to the top
+    of the next page with the next section's text below it (placeins' second try forced it onto a float page
+    of its own, half empty)."""
+    shutil.copy(REPO / "paper" / "floats.sty", tmp_path)
+    figs = "\n".join(rf"\begin{{figure}}[tbp]\centering\rule{{2cm}}{{0.47\textheight}}\caption{{F{i}}}\label{{fig:{i}}}"
+                     r"\end{figure}" for i in range(3))
+    (tmp_path / "t.tex").write_text(rf"""\documentclass{{article}}
+\usepackage{{floats}}
+\begin{{document}}
+\section{{One}} Text. {figs}
+\FloatBarrier
+\section{{Two}}\label{{sec:two}} Text after the barrier.
+\end{{document}}
+""")
+    for _ in range(2):
+        subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"], cwd=tmp_path,
+                       check=True, capture_output=True, timeout=60)
+    pages = dict(re.findall(r"\\newlabel\{([^}]*)\}\{\{[^}]*\}\{(\d+)\}", (tmp_path / "t.aux").read_text()))
+    assert pages["fig:2"] == pages["sec:two"], pages  # the last float shares its page with the text

@@ -74,10 +74,30 @@ rule table_param_counts:
         "../scripts/table_param_counts.py"
 
 
+# Appendix: each seed's in-distribution window error per task and model (the spread behind the means).
+rule table_seeds:
+    input:
+        per_seed=expand(f"{RESULTS}/metrics/{{task}}/curves_per_seed.csv", task=TASKS),
+        metas=expand(f"{RESULTS}/data/{{task}}/eval_prompts.json", task=TASKS),
+    output:
+        f"{GENERATED}/tables/seeds.tex",
+    params:
+        tasks={t: {"per_seed": f"{RESULTS}/metrics/{t}/curves_per_seed.csv",
+                   "meta": f"{RESULTS}/data/{t}/eval_prompts.json",
+                   "train_points": config["tasks"][t]["curriculum"]["points"]["end"]} for t in TASKS},
+        window=config["report"]["window"],
+        order=MODEL_ORDER,
+    log:
+        f"{LOGS}/tables/seeds.log",
+    script:
+        "../scripts/table_seeds.py"
+
+
 PAPER_INPUTS["macros"] = f"{GENERATED}/macros.tex"
 PAPER_INPUTS["error_tables"] = expand(f"{GENERATED}/tables/errors_{{task}}.tex", task=TASKS)
 PAPER_INPUTS["tasks_section"] = f"{GENERATED}/sections/tasks.tex"
 PAPER_INPUTS["param_counts"] = f"{GENERATED}/tables/param_counts.tex"
+PAPER_INPUTS["seeds"] = f"{GENERATED}/tables/seeds.tex"
 
 
 rule figure_eval_settings:

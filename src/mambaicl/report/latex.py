@@ -59,55 +59,68 @@ def format_sci(value: float, digits: int = 3) -> TexStr:
     return TexStr(rf"\ensuremath{{{mantissa}\times10^{{{int(exponent)}}}}}")
 
 
-def format_number(value: float, digits: int = 3) -> str:
-    """``value`` with ``digits`` decimals, or in scientific notation (LaTeX math, ``format_sci``) where that
-    would show fewer than two significant digits or the value is 10^5 or more; "--" where there is no number
-    (a mean over no tasks is NaN)."""
-    if value != value:
-        return "--"
-    if value != 0 and (abs(value) < 10 ** (1 - digits) or abs(value) >= 1e5):
-        return format_sci(value, digits)
-    return f"{value:.{digits}f}"
-
-
-# Normalised metrics below this are floating-point noise (an exact fit); shown as such, not as 4.5e-15.
-FLOOR = 1e-6
+# Normalised metrics below this are floating-point noise (an exact fit: least squares beyond k = d), shown as
+# such in tables and kept off the figures' log axes (``style.drawn_range_values``); the one definition of it.
+EXACT_FIT_FLOOR = 1e-6
 FLOOR_TEXT = r"$<10^{-6}$"
 
 
-def format_sig(value: float, sig: int = 3) -> str:
-    r"""``value`` to ``sig`` significant figures, never rounded to zero: 0.000123 -> $1.23\times10^{-4}$,
-    0.0123 -> 0.0123, 0.5 -> 0.500, 3298.4 -> 3298; exactly zero -> 0; below ``FLOOR`` (rounding noise)
-    $<10^{-6}$; "--" where there is no number."""
+def format_number(value: float, digits: int = 3, *, sig: bool = False) -> str:
+    r"""``value`` as table or text LaTeX; "--" where there is no number (a mean over no tasks is NaN).
+
+    ``sig=False``: ``digits`` decimals, in scientific notation (``format_sci``, ``digits`` significant) where
+    the decimals would show fewer than two significant digits or the value is 10^5 or more: 0.0123 -> 0.012,
+    0.00316 -> 3.16\times10^{-3}, 0 -> 0.000.
+    ``sig=True``: ``digits`` significant figures, never rounded to zero: 0.0123 -> 0.0123, 0.5 -> 0.500,
+    3298.4 -> 3298, 0.000123 -> 1.23\times10^{-4}; exactly zero -> 0; below ``EXACT_FIT_FLOOR`` (rounding
+    noise) $<10^{-6}$; infinities as such."""
     if value != value:
         return "--"
+    if not sig:
+        if value != 0 and (abs(value) < 10 ** (1 - digits) or abs(value) >= 1e5):
+            return format_sci(value, digits)
+        return f"{value:.{digits}f}"
     if value == 0:
         return "0"
-    if abs(value) < FLOOR:  # rounding noise of an exact fit (least squares beyond k = d), not a measurement
+    if abs(value) < EXACT_FIT_FLOOR:  # rounding noise of an exact fit, not a measurement
         return FLOOR_TEXT
     if abs(value) == float("inf"):
         return r"$\infty$" if value > 0 else r"$-\infty$"
     magnitude = math.floor(math.log10(abs(value)))
     if magnitude < -3:
-        return format_sci(value, sig)
-    decimals = max(sig - 1 - magnitude, 0)
-    return f"{value:.{decimals}f}"
+        return format_sci(value, digits)
+    return f"{value:.{max(digits - 1 - magnitude, 0)}f}"
+
+
+# An interval's mean shows at most this many significant figures: a narrower interval than its last digit
+# prints as "<10^-k" rather than as more digits (a zero-vector baseline of MSE 1.00000031 +- 1.7e-7 once
+# printed nine).
+INTERVAL_MAX_SIG = 4
 
 
 def format_interval(mean: float, low: float, high: float, sig: int = 3) -> str:
     r"""``mean`` with the half-width of its interval [low, high], both rounded to the half-width's second
-    significant figure (first if that digit is 2-9): 0.12345 in [0.1192, 0.1277] -> 0.123\,$\pm$\,0.004.
+    significant figure (first if that digit is 2-9): 0.12345 in [0.1192, 0.1277] -> 0.123\,$\pm$\,0.004;
+    but the mean to at most ``INTERVAL_MAX_SIG`` significant figures, and a half-width that rounds to zero
+    there as a bound: 1.00000031 +- 1.7e-7 -> 1.000\,$\pm$\,$<10^{-3}$. Tiny numbers share a power of ten.
     Without a width (one prompt, or no interval), the mean alone to ``sig`` figures; "--" without a mean."""
     if mean != mean:
         return "--"
     half = (high - low) / 2 if low == low and high == high else float("nan")
-    if abs(mean) < FLOOR and not half >= FLOOR:
+    if abs(mean) < EXACT_FIT_FLOOR and not half >= EXACT_FIT_FLOOR:
         return FLOOR_TEXT
     if not half > 0 or not math.isfinite(half):
-        return format_sig(mean, sig)
+        return format_number(mean, sig, sig=True)
     magnitude = math.floor(math.log10(half))
     lead = int(f"{half:e}"[0])
     decimals = -magnitude + (1 if lead == 1 else 0)
+    if mean != 0 and math.isfinite(mean):
+        cap = INTERVAL_MAX_SIG - 1 - math.floor(math.log10(abs(mean)))  # decimals of the mean's last shown figure
+        if decimals > cap and round(half, cap) == 0:  # narrower than the last digit shown: a bound
+            bound = rf"${{<}}10^{{{-cap}}}$" if cap != 0 else "${<}1$"  # {<}: no relation spacing
+            shown = format_sci(mean, INTERVAL_MAX_SIG) if cap > 4 else f"{mean:.{max(cap, 0)}f}"
+            return rf"{shown}\,$\pm$\,{bound}"
+        decimals = min(decimals, cap)
     if decimals > 4:  # tiny numbers: a shared power of ten
         exp = math.floor(math.log10(max(abs(mean), half)))
         scale = 10.0 ** exp
@@ -150,6 +163,16 @@ def interval_text(ci: float) -> str:
             r"seeds); a value without $\pm$ has an interval of zero width.")
 
 
+def table_tex(caption: str, label: str, cols: str, head: str, body: list[str], size: str = r"\small",
+              placement: str = "htbp") -> str:
+    """The frame every results table shares: a ``placement`` float in font ``size``, caption and label above,
+    the tabular (column spec ``cols``) shrunk to the text width only when wider (``FIT_TO_WIDTH``), booktabs
+    rules around the ``head`` row (cells joined with &, without the row end) and the ``body`` lines."""
+    return "\n".join([rf"\begin{{table}}[{placement}]", r"\centering", size, rf"\caption{{{caption}}}",
+                      rf"\label{{{label}}}", FIT_TO_WIDTH, rf"\begin{{tabular}}{{{cols}}}", r"\toprule", head + r" \\",
+                      r"\midrule", *body, r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""])
+
+
 DASH_BEYOND_TABLE = "the model's learned positional table ends before this $k$"
 DASH_NOT_EVALUATED = "not evaluated at this $k$"
 
@@ -182,15 +205,11 @@ def error_table_tex(curves: pd.DataFrame, k_values: list[int], caption: str, lab
                 cells.append(format_interval(at.at[k, "normalized_mean"], at.at[k, "normalized_ci_low"],
                                              at.at[k, "normalized_ci_high"]))
             else:
-                cells.append(format_sig(at.at[k, "normalized_mean"]))
+                cells.append(format_number(at.at[k, "normalized_mean"], sig=True))
         body.append(" & ".join([latex_escape(name)] + cells) + r" \\")
     notes = ([interval_text(ci)] if has_ci else []) + ([
         "--: " + "; ".join(sorted(dashes)) + "."] if dashes else [])
-    full_caption = " ".join([caption] + notes)
-    lines = [r"\begin{table}[htbp]", r"\centering", r"\small", rf"\caption{{{full_caption}}}", rf"\label{{{label}}}",
-             FIT_TO_WIDTH, rf"\begin{{tabular}}{{{cols}}}", r"\toprule", head + r" \\", r"\midrule", *body,
-             r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
-    return "\n".join(lines)
+    return table_tex(" ".join([caption] + notes), label, cols, head, body)
 
 
 def macros_tex(values: dict[str, str], raw: frozenset[str] = frozenset()) -> str:

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from .latex import EXACT_FIT_FLOOR  # below: rounding noise of an exact fit, not a level to show
+
 # Hand-picked, colour-blind-safe (Okabe-Ito and Paul Tol's muted set), no grey (greys are the baselines'),
 # ordered so that the first models (the papers' Transformer and Mamba) get the two most distinct hues.
 MODEL_COLOURS = (
@@ -95,9 +97,6 @@ def spans_decades(values, decades: float = 2.0) -> bool:
     flatten all but the largest, so the figure uses a log axis (and says so in its label)."""
     v = drawn_range_values(values)
     return len(v) > 1 and np.log10(v.max() / v.min()) > decades
-
-
-EXACT_FIT_FLOOR = 1e-6  # below: rounding noise of an exact fit (least squares beyond k = d), not a level to show
 
 
 def drawn_range_values(values) -> np.ndarray:

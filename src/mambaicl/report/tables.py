@@ -9,8 +9,8 @@ import pandas as pd
 from ..analysis.verdicts import SYMBOLS
 from ..config import iter_runs, model_label, seeds_of, train_spec
 from .labels import metric_info, metric_label, order_rows, report_k_values, row_key, task_title
-from .latex import (FIT_TO_WIDTH, error_table_tex, format_interval, format_number, format_sig, interval_text,
-                    latex_escape)
+from .latex import (FIT_TO_WIDTH, error_table_tex, format_interval, format_number, interval_text, latex_escape,
+                    table_tex)
 
 
 # ``status`` of a row of ``param_counts.csv`` -> (mark, caption legend); see that file's README.
@@ -120,21 +120,18 @@ def table_settings_job(title: str, task: str, curves: dict[str, str], window: in
     n = len(names)
     dash = (r" --: not evaluated in this setting (a baseline that does not apply to it, or a model not run on it)."
             if wide.isna().to_numpy().any() else "")
-    lines = [r"\begin{table}[tbp]", r"\centering", r"\scriptsize",
-             rf"\caption{{{latex_escape(title)}: normalized error per evaluation setting, mean over the last "
-             rf"{window} positions each curve reaches (mean over seeds and prompts; per-position bootstrap "
-             rf"intervals in Figure~\ref{{fig:settings-{task.replace('_', '-')}}}).{dash}}}",
-             rf"\label{{tab:settings-{task.replace('_', '-')}}}",
-             FIT_TO_WIDTH, rf"\begin{{tabular}}{{l{'r' * n}}}", r"\toprule",
-             " & ".join(["Model"] + [rf"\rotatebox{{60}}{{{c}}}" for c in names]) + r" \\", r"\midrule"]
-    prev = None
+    caption = (rf"{latex_escape(title)}: normalized error per evaluation setting, mean over the last {window} "
+               rf"positions each curve reaches (mean over seeds and prompts; per-position bootstrap intervals in "
+               rf"Figure~\ref{{fig:settings-{task.replace('_', '-')}}}).{dash}")
+    head = " & ".join(["Model"] + [rf"\rotatebox{{60}}{{{c}}}" for c in names])
+    body, prev = [], None
     for (kind, _, label), row in wide.iterrows():
         if prev == "model" and kind == "baseline":
-            lines.append(r"\midrule")
+            body.append(r"\midrule")
         prev = kind
-        lines.append(" & ".join([latex_escape(label)] + [format_sig(v) for v in row]) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
-    Path(out_tex).write_text("\n".join(lines))
+        body.append(" & ".join([latex_escape(label)] + [format_number(v, sig=True) for v in row]) + r" \\")
+    Path(out_tex).write_text(table_tex(caption, f"tab:settings-{task.replace('_', '-')}", f"l{'r' * n}", head, body,
+                                       r"\scriptsize", "tbp"))
 
 
 def table_retrieval_job(title: str, task: str, curves: dict[str, str], extra_csv: str, out_tex: str,
@@ -152,7 +149,7 @@ def table_retrieval_job(title: str, task: str, curves: dict[str, str], extra_csv
     show_ci = ci is not None
 
     def fmt(mean, low, high):
-        return format_interval(mean, low, high) if show_ci else format_sig(mean)
+        return format_interval(mean, low, high) if show_ci else format_number(mean, sig=True)
 
     dashes = []
 
@@ -179,15 +176,11 @@ def table_retrieval_job(title: str, task: str, curves: dict[str, str], extra_csv
         body.append(" & ".join([latex_escape(label)] + cells) + r" \\")
     notes = (" " + interval_text(ci) if show_ci else "") + (
         " --: not evaluated (a metric or setting this model or baseline has no scores for)." if dashes else "")
-    lines = [r"\begin{table}[tbp]", r"\centering", r"\scriptsize",
-             rf"\caption{{{latex_escape(title)}: normalized squared error (MSE), nearest-value accuracy (NV acc., "
-             r"the retrieval metric) and the released key-match error on the standard set, and nearest-value "
-             rf"accuracy on the further evaluation sets (mean over seeds and prompts).{notes}}}",
-             rf"\label{{tab:retrieval-{task.replace('_', '-')}}}",
-             FIT_TO_WIDTH, rf"\begin{{tabular}}{{l{'r' * (len(head) - 1)}}}", r"\toprule",
-             " & ".join(head) + r" \\", r"\midrule", *body,
-             r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
-    Path(out_tex).write_text("\n".join(lines))
+    caption = (rf"{latex_escape(title)}: normalized squared error (MSE), nearest-value accuracy (NV acc., the "
+               r"retrieval metric) and the released key-match error on the standard set, and nearest-value accuracy "
+               rf"on the further evaluation sets (mean over seeds and prompts).{notes}")
+    Path(out_tex).write_text(table_tex(caption, f"tab:retrieval-{task.replace('_', '-')}", f"l{'r' * (len(head) - 1)}",
+                                       " & ".join(head), body, r"\scriptsize", "tbp"))
 
 
 # Status of a cell of Park et al.'s Table 1 (``park_table1.csv``) -> its mark in the verdict table and the
@@ -223,7 +216,7 @@ def table_verdicts_job(verdicts_csv: str, task_titles: dict[str, str], model_lab
                 used.add("--")
                 continue
             r = row.iloc[0]
-            ours = f"{SYMBOLS[r.verdict]} ({format_sig(float(r.score), 3)})"
+            ours = f"{SYMBOLS[r.verdict]} ({format_number(float(r.score), sig=True)})"
             if r.published:
                 st = status.get((r.published_task, r.column), "unknown")
                 mark = TABLE1_STATUS.get(st, (r"$^?$", ""))[0]
