@@ -283,7 +283,11 @@ def load_model(name: str, location: str, dtype: str = "float32", device: str = "
     if not Path(location).is_dir() and (not _is_repo_id(location) or hub_offline() and not _in_hub_cache(location)):
         raise ModelUnavailableError(_missing_message(name, location, spec, offline=hub_offline()))
     tok_location = spec.tokenizer or location
-    placement = {"device_map": {"": device}} if torch.device(device).type == "cuda" else {}
+    placement = {}
+    if torch.device(device).type == "cuda":
+        if importlib.util.find_spec("accelerate") is None:
+            raise ModelUnavailableError("loading NLP models onto a GPU needs accelerate (pip install -e '.[nlp]')")
+        placement = {"device_map": {"": device}}
     try:
         tok = AutoTokenizer.from_pretrained(tok_location if not Path(location).is_dir() else location)
         model = AutoModelForCausalLM.from_pretrained(location, dtype=torch_dtype, **placement)
@@ -295,5 +299,7 @@ def load_model(name: str, location: str, dtype: str = "float32", device: str = "
     tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    model.to(device).eval()
+    if not placement:  # on CUDA the weights were loaded onto the GPU already
+        model.to(device)
+    model.eval()
     return model, tok
