@@ -17,8 +17,8 @@ import torch
 from mambaicl.nlp.evaluate import EvalSettings, evaluate_five_shot
 from mambaicl.nlp.models import MODELS, build_smollm2, load_model
 from mambaicl.nlp.placement import batch_rule, choose_dtype
-from mambaicl.runtime import resolve_device
 from mambaicl.nlp.tasks import build_tasks, load_tasks, save_tasks
+from mambaicl.runtime import resolve_device
 
 
 def main() -> None:

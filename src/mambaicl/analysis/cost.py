@@ -373,7 +373,12 @@ def nlp_costs(config: dict, gpu_memory_gib: float | None = None) -> list[NlpCost
     and zero-shot on 18 tasks, plus the context-length sweep for the swept models (tasks per k: spec 7.4).
     Time: max(FLOPs / (peak at the model's precision x utilisation), batches x weight bytes / bandwidth)."""
     from ..nlp.models import MODELS
-    from ..nlp.placement import DEFAULT_GPU_MEMORY_GIB, DTYPE_BYTES, choose_batch_size, choose_dtype
+    from ..nlp.placement import (
+        DEFAULT_GPU_MEMORY_GIB,
+        DTYPE_BYTES,
+        choose_batch_size,
+        choose_dtype,
+    )
 
     nlp = config.get("nlp") or {}
     if not nlp or not nlp.get("enabled", True):
@@ -399,6 +404,6 @@ def nlp_costs(config: dict, gpu_memory_gib: float | None = None) -> list[NlpCost
         flops = 2.0 * spec.n_params * tokens
         compute = flops / ((FP32_FLOPS if dtype == "float32" else HALF_FLOPS) * NLP_UTILISATION)
         weights = batches * spec.n_params * DTYPE_BYTES[dtype] / MEM_BW
-        out.append(NlpCost(m, spec.n_params, dtype, int(round(prompts / batches)), int(prompts), tokens, flops,
+        out.append(NlpCost(m, spec.n_params, dtype, round(prompts / batches), int(prompts), tokens, flops,
                            max(compute, weights), "compute" if compute >= weights else "weights"))
     return out
