@@ -15,8 +15,16 @@ and GPU-hours. Then the totals:
   backbone at another depth is scaled by the block-count ratio. Backbones never measured: the analytic model.
 * **without mamba-ssm**: Mamba-containing backbones on the own scan (``fallback`` phase).
 * **8 processes sharing the GPU** (measured speed-up 1.72x Mamba, 2.17x Transformer, run 1's ``share`` phase).
-* **packed (modelled, not measured)**: K runs of one backbone shape and one token schedule in one process:
-  the host launch floor once per pack, the GPU-busy time (compute, memory) x K.
+* **packed (modelled, not measured)**: K runs of one backbone spec, token layout and token schedule folded into
+  the same kernels of one process. The host launch floor is paid once per pack; each of the step's kernels costs
+  max(per-kernel floor, K x its bytes / 4.3 TB/s) (or K x compute when larger): the measured GPU-busy time per
+  kernel (~15 us) is latency, since those kernels move a few MB, far below what the bandwidth moves in 15 us.
+  Per-kernel bytes: the analytic memory model's bytes per step (from the run type's mean tokens) over its kernels.
+  K: every run of the group, up to 64 and what fits in GPU memory (measured peak per run); gpu_slots: packs per
+  GPU so that one pack's host gaps are filled by others (up to 8, the measured sharing count).
+* **NLP study** (modelled): forward FLOPs 2 x params x tokens of every model's prompts (ICL, zero-shot, sweep;
+  tokens per prompt (k + 1) x 8), time max(FLOPs / (peak at the model's precision x 40 %), batches x weight
+  bytes / bandwidth); added to every total.
 * **analytic model**: max(compute, memory) + launches x 7.5 us (5-10 us), printed beside each measurement.
 """
 
@@ -97,6 +105,27 @@ def profile_launches(config: dict, rt: cost.RunType, batch: int = 4) -> int:
     return sum(1 for e in prof.events() if e.name.startswith("aten::") and not e.cpu_children)
 
 
+GPU_GIB = 139.0  # one H200's memory free to PyTorch: caps K by the measured peak memory per run
+
+
+def _groups(types: list) -> dict:
+    groups: dict = {}
+    for rt in types:
+        groups.setdefault(cost.pack_key(rt), []).append(rt)
+    return groups
+
+
+def _peak_gib(rows: list[dict], rt) -> float | None:
+    """Measured peak memory of one run of ``rt``'s backbone (fp32 row of its shape, else of its backbone scaled
+    by blocks and tokens), or None."""
+    cands = [r for r in rows if r.get("backbone") == rt.backbone and r.get("precision") == "fp32"
+             and r.get("peak_mem_gib") and r.get("phase") in ("bench", "kernels")]
+    if not cands:
+        return None
+    r = max(cands, key=lambda r: r.get("phase") == "kernels")
+    return r["peak_mem_gib"] * rt.mean_tokens / r["tokens"]
+
+
 def fmt_h(x: float) -> str:
     return f"{x:,.1f}" if x >= 10 else f"{x:.3g}"
 
@@ -163,17 +192,21 @@ def main(argv: list[str] | None = None, out=None) -> dict:
           f"{rt.n_runs:>4} {rt.steps:>9,} {rt.mean_tokens:>7.1f} {rt.final_tokens:>5} {rt.tokens:>9.3g} "
           f"{rt.flops:>9.3g} {ms:>8.2f} {h:>8.2f} {h_own:>8.2f} {a['ms']:>8.2f}  {src}")
 
-    # packed: per pack group, host floor once, busy x K
-    for (shape, _, steps), group in cost.pack_groups(types).items():
-        k = sum(rt.n_runs for rt in group)
-        for rt in group:
-            m = cost.measured_step_ms(rt, table)
-            if m:
-                pack_ms = m[0] + k * m[1]
-            else:
-                pack_ms = analytic(rt, k=k)[0]["ms"]
-            totals["packed"] += cost.hours(pack_ms / k, rt.steps, rt.n_runs)
-
+    # packed: per group of runs that can share kernels, the pack model (module docstring)
+    packs = []
+    for key, group in _groups(types).items():
+        runs = sum(rt.n_runs for rt in group)
+        rt = group[0]
+        m = cost.measured_step_ms(rt, table)
+        host, busy = (m[0], m[1]) if m else (analytic(rt)[0]["launch_ms"], analytic(rt)[0]["ms"] - analytic(rt)[0]["launch_ms"])
+        pm = cost.pack_model(rt, host, busy, cost.measured_kernels(rt, table) if m else None)
+        peak = _peak_gib(rows, rt)
+        k = max(1, min(runs, cost.PACK_MAX, int(GPU_GIB // peak) if peak else cost.PACK_MAX))
+        slots = max(1, min(8, round(pm.pack_ms(k) / pm.busy_ms(k)), int(GPU_GIB // (k * peak)) if peak else 8))
+        for r in group:  # every run type of the group at its own steps and runs, K folded
+            totals["packed"] += cost.hours(pm.per_run_ms(k) * (r.mean_tokens / rt.mean_tokens if m is None else 1),
+                                           r.steps, r.n_runs)
+        packs.append((rt, group, runs, k, slots, pm))
     n_runs = sum(rt.n_runs for rt in types)
     tokens = sum(rt.tokens for rt in types)
     flops = sum(rt.flops for rt in types)
@@ -223,13 +256,56 @@ def main(argv: list[str] | None = None, out=None) -> dict:
     p(f"  analytic model alone for the whole config: {fmt_h(totals['analytic'])} GPU-h")
 
     p("")
-    p("## Totals (GPU-hours, fp32)")
+    p("## Packing (modelled, not measured): K runs folded into one process's kernels")
+    p("  per step of a pack: host launch time once + kernels x max(per-kernel floor, K x bytes per kernel / "
+      f"{cost.MEM_BW / 1e12:.1f} TB/s) (or K x compute if larger); floor = measured GPU-busy time per kernel; "
+      "bytes per kernel = the analytic memory model's bytes per step / kernels per step; extra = today's busy "
+      "time per kernel beyond the floor at this length (the step rule's token-proportional part), paid K times")
+    p(f"  {'backbone':15} {'shape':>7} {'tok/seq':>7} {'run types':>9} {'runs':>4} {'K':>3} {'gpu_slots':>9} "
+      f"{'kernels':>7} {'floor us':>8} {'extra us':>8} {'MB/kernel':>9} {'knee K':>7} {'ms/run K=1':>10} "
+      f"{'ms/run K':>8}  tasks")
+    for rt, group, runs, k, slots, pm in packs:
+        p(f"  {rt.backbone:15} {rt.d_model:>3}x{rt.n_layer:<3} {rt.mean_tokens:>7.1f} {len(group):>9} {runs:>4} "
+          f"{k:>3} {slots:>9} {pm.kernels:>7,.0f} {pm.floor_s * 1e6:>8.1f} {pm.extra_s * 1e6:>8.1f} "
+          f"{pm.kernel_bytes / 1e6:>9.2f} "
+          f"{pm.knee():>7.0f} {pm.per_run_ms(1):>10.2f} {pm.per_run_ms(k):>8.2f}  "
+          + ", ".join(dict.fromkeys(r.task for r in group)))
+    p("  K: every run of the group (seeds, learning rates, tasks of one layout), at most "
+      f"{cost.PACK_MAX} and what fits in {GPU_GIB:.0f} GiB at the measured peak memory per run; gpu_slots: packs "
+      "sharing the GPU so that one pack's host gaps hold another's kernels, (host + busy) / busy, at most 8 (the "
+      "measured sharing count). The floor and per-kernel bytes are a model: a packed step has not been timed.")
+
+    nlp = cost.nlp_costs(config)
+    if nlp:
+        p("")
+        p("## NLP study (modelled): forward passes of every model's prompts on one GPU")
+        p(f"  tokens per prompt (k + 1) x {cost.NLP_TOKENS_PER_LINE} (assumed BPE tokens per demonstration line; "
+          "padding neglected: length-sorted batches); ICL and zero-shot on 18 tasks, the sweep on the tasks with "
+          f"k + 1 inputs (spec 7.4: {', '.join(f'k <= {a}: {b}' for a, b in cost.NLP_TASKS_AT_K)}); FLOPs = 2 x "
+          f"params x tokens; time = max(FLOPs / (peak x {cost.NLP_UTILISATION:.0%}), batches x weight bytes / "
+          f"{cost.MEM_BW / 1e12:.1f} TB/s), peak {cost.FP32_FLOPS / 1e12:.0f} TFLOP/s fp32 (TF32 off), "
+          f"{cost.HALF_FLOPS / 1e12:.0f} fp16; precision and batch size by mambaicl.nlp.placement; Mamba on "
+          "mamba-ssm's kernels (transformers' reference scan loops over tokens in Python: much slower)")
+        p(f"  {'model':20} {'params':>14} {'dtype':>8} {'batch':>5} {'prompts':>8} {'tokens':>9} {'FLOP':>9} "
+          f"{'GPU-h':>7}  bound")
+        for c in nlp:
+            p(f"  {c.model:20} {c.params:>14,} {c.dtype:>8} {c.batch:>5} {c.prompts:>8,} {c.tokens:>9.3g} "
+              f"{c.flops:>9.3g} {c.seconds / 3600:>7.3f}  {c.bound}")
+        nlp_h = sum(c.seconds for c in nlp) / 3600
+        p(f"  NLP study: {sum(c.flops for c in nlp):.3g} FLOP, {nlp_h:.2f} GPU-hours (added to every total below)")
+        for key in ("today", "own_scan", "shared", "packed", "analytic"):
+            totals[key] += nlp_h
+        totals["nlp"] = nlp_h
+
+    p("")
+    p("## Totals (GPU-hours; trainings fp32, the NLP study at its per-model precision)")
     p(f"  one run at a time, measured step times (mamba-ssm kernels): {fmt_h(totals['today'])}")
     p(f"  one run at a time, without mamba-ssm (own scan): {fmt_h(totals['own_scan'])}")
     p(f"  8 processes sharing the GPU (measured speed-up {share['mamba']}x Mamba-containing, "
       f"{share['transformer']}x others): {fmt_h(totals['shared'])}")
-    p("  packed (modelled): K runs of one backbone shape and token schedule per process, host launch floor "
-      "once per pack, GPU-busy time x K -- a model, not a measurement: " + fmt_h(totals["packed"]))
+    p("  packed (modelled): K runs of one backbone spec, layout and token schedule per process, host launch floor "
+      "once per pack, each kernel max(floor, K x bytes / bandwidth) -- a model, not a measurement: "
+      + fmt_h(totals["packed"]))
     p(f"estimated GPU-hours today (one run at a time, fp32, measured step times): {num(totals['today'])}")
     p(f"estimated packed GPU-hours: {num(totals['packed'])}")
     return {**totals, "runs": n_runs, "tokens": tokens, "flops": flops, "run_types": len(types)}

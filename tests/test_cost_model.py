@@ -89,3 +89,64 @@ def test_script_last_lines_parse():
     assert 0 < float(packed.group(1)) <= float(today.group(1))
     assert "a model, not a measurement" in buf.getvalue()
     assert "8 processes sharing the GPU" in buf.getvalue()
+
+
+def test_pack_model_is_todays_step_at_one_and_falls_with_k_to_the_floor():
+    rt = cost.RunType("t", "m", "mamba", 256, 24, 10_000_000, 3, 1000, 64, 82.0, 82, "k")
+    # measured at this length: 1,788 kernels, 17.3 us busy each (latency: each moves a few MB)
+    pm = cost.pack_model(rt, host_ms=35.5, busy_ms=30.9, kernels=(1788, 30.9e-3 / 1788))
+    assert pm.pack_ms(1) == pytest.approx(35.5 + 30.9)  # K = 1: today's step
+    assert pm.extra_s == 0 and pm.kernel_bytes == pytest.approx(cost.step_bytes(rt) / 1788)
+    per_run = [pm.per_run_ms(k) for k in range(1, 65)]
+    assert all(a >= b for a, b in zip(per_run, per_run[1:]))  # never worse with more runs per pack
+    assert per_run[-1] < per_run[0] / 8
+    knee = pm.knee()
+    assert 1 < knee < 64
+    # below the knee the pack's busy time stays at the floor; beyond it, bandwidth-bound, it grows with K
+    assert pm.busy_ms(int(knee)) == pytest.approx(pm.busy_ms(1))
+    k = int(knee) + 10
+    assert pm.busy_ms(k) == pytest.approx(1788 * k * pm.kernel_bytes / cost.MEM_BW * 1e3)
+    # today's busy time beyond the floor (token growth) is paid per run: no gain from it
+    long = cost.pack_model(rt, host_ms=35.5, busy_ms=300.0, kernels=(1788, 30.9e-3 / 1788))
+    assert long.pack_ms(1) == pytest.approx(335.5) and long.extra_s > 0
+    assert long.busy_ms(4) > 4 * (300.0 - 30.9)
+
+
+def test_pack_key_groups_seeds_rates_and_same_layout_tasks():
+    config = load("paper.yaml")
+    types = cost.run_types(config, params_of=lambda spec, task: 1)
+    groups = {}
+    for rt in types:
+        groups.setdefault(cost.pack_key(rt), []).append(rt)
+    for group in groups.values():
+        assert len({(rt.backbone, rt.d_model, rt.n_layer, rt.steps, rt.batch, rt.final_tokens) for rt in group}) == 1
+    # Grazzi's three regression tasks (same layout and schedule) share one pack per backbone
+    lr = next(g for g in groups.values() if g[0].model == "mamba" and g[0].task == "linear_regression")
+    assert {rt.task for rt in lr} >= {"linear_regression", "sparse_linear_regression"}
+
+
+def test_nlp_costs_of_the_paper_config():
+    config = load("paper.yaml")
+    costs = {c.model: c for c in cost.nlp_costs(config)}
+    assert len(costs) == 17
+    assert costs["llama_30b"].dtype == "float16" and costs["mamba_130m"].dtype == "float32"
+    nlp = config["nlp"]
+    icl = 18 * nlp["n_prompts"] * cost.nlp_prompt_tokens(nlp.get("shots", 5)) + 18 * nlp["n_zero_shot"] * cost.nlp_prompt_tokens(0)
+    assert costs["llama_7b"].tokens == icl  # not swept
+    assert costs["llama_7b"].flops == pytest.approx(2 * costs["llama_7b"].params * icl)
+    assert costs["mamba_2.8b"].tokens > 10 * icl  # swept up to k = 256
+    assert all(c.seconds > 0 for c in costs.values())
+    assert cost.nlp_costs({"nlp": {"enabled": False}}) == []
+
+
+def test_script_prints_the_nlp_and_packing_sections():
+    spec = importlib.util.spec_from_file_location("cost_model", REPO / "benchmarks" / "cost_model.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    buf = io.StringIO()
+    totals = mod.main(["--configfile", str(REPO / "workflow" / "config" / "cpu.yaml"), "--measured", str(MEASURED)],
+                      out=buf)
+    text = buf.getvalue()
+    assert "## NLP study (modelled)" in text and "smollm2_135m" in text and totals["nlp"] > 0
+    assert "## Packing (modelled, not measured)" in text and "gpu_slots" in text
+    assert text.strip().splitlines()[-1].startswith("estimated packed GPU-hours: ")

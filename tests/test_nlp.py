@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mambaicl.errors import ConfigError
-from mambaicl.nlp.evaluate import EvalSettings, build_prompts, predict_first_tokens
+from mambaicl.nlp.evaluate import EvalSettings, build_prompts, ignores_padding_mask, make_batches, predict_first_tokens
 from mambaicl.nlp.models import ModelUnavailableError, build_tiny_mamba, load_model, MODELS, PAPER_ORDER
 from mambaicl.nlp.prompts import NotEnoughInputs, format_prompt, sample_prompts, single_token_filter, task_rng
 from mambaicl.nlp.checks import check_nlp_config
@@ -332,3 +332,229 @@ def test_per_task_table_splits_many_models_into_blocks(tmp_path):
     tex = reference_tasks_table_tex(results, str(REF_5SHOT))
     assert tex.count(r"\begin{tabular}") == -(-len(models) // TASK_TABLE_MODELS) == 3
     assert tex.count("mean of 16 matched") == 3 and tex.count(r"\end{table}") == 1
+
+
+# --- the GPU path: precision, batch size, device, Mamba kernels (nlp.placement) -----------------------
+
+from mambaicl.errors import MambaICLError  # noqa: E402
+from mambaicl.nlp import placement  # noqa: E402
+
+
+def test_parameter_count_formulas_equal_transformers_models():
+    from transformers import MambaConfig, MambaForCausalLM, RwkvConfig, RwkvForCausalLM
+    from mambaicl.nlp.models import _mamba_params, _rwkv_params
+    for d, n, vocab in [(32, 2, 64), (48, 3, 50)]:
+        m = MambaForCausalLM(MambaConfig(vocab_size=vocab, hidden_size=d, num_hidden_layers=n, state_size=16))
+        assert sum(p.numel() for p in m.parameters()) == _mamba_params(d, n, vocab)
+        r = RwkvForCausalLM(RwkvConfig(vocab_size=vocab, hidden_size=d, num_hidden_layers=n, context_length=64))
+        assert sum(p.numel() for p in r.parameters()) == _rwkv_params(d, n, vocab)
+    # the registry's counts agree with the names' nominal sizes (within 10 %: Mamba 130M is 129.1M, LLaMA 30B 32.5B)
+    for name in PAPER_ORDER:
+        spec = MODELS[name]
+        assert abs(spec.n_params / (spec.params_b * 1e9) - 1) < 0.1, name
+        assert spec.d_model > 0 and spec.n_layer > 0 and (spec.n_heads > 0) == (spec.family not in ("mamba", "rwkv"))
+
+
+def test_tiny_mamba_count_is_the_built_model(tmp_path):
+    build_tiny_mamba(tmp_path)
+    model, _ = load_model("mamba_tiny", str(tmp_path))
+    assert sum(p.numel() for p in model.parameters()) == MODELS["mamba_tiny"].n_params
+
+
+def test_precision_choice_for_the_papers_17_models_on_one_h200():
+    chosen = {m: placement.choose_dtype(MODELS[m], "cuda", "auto").dtype for m in PAPER_ORDER}
+    assert len(chosen) == 17
+    assert chosen["llama_30b"] == "float16" and chosen["mamba_130m"] == "float32"
+    assert {m for m, d in chosen.items() if d != "float32"} == {"llama_30b"}  # 121 GiB of fp32 weights > 118 usable
+    assert all(placement.choose_dtype(MODELS[m], "cpu", "auto").dtype == "float32" for m in PAPER_ORDER)
+    assert placement.choose_dtype(MODELS["llama_30b"], "cuda", "auto", gpu_memory_gib=192).dtype == "float32"
+    assert placement.choose_dtype(MODELS["llama_13b"], "cuda", "auto", gpu_memory_gib=48).dtype == "float16"
+    assert placement.choose_dtype(MODELS["mamba_130m"], "cuda", "bfloat16").dtype == "bfloat16"  # the override
+    assert placement.choose_dtype(MODELS["mamba_130m"], "cpu", "float16").dtype == "float16"
+    with pytest.raises(MambaICLError, match="LLaMA 30B's fp32 weights"):
+        placement.choose_dtype(MODELS["llama_30b"], "cuda", "float32")
+    with pytest.raises(MambaICLError, match="nlp.dtype must be one of"):
+        placement.choose_dtype(MODELS["llama_30b"], "cuda", "fp8")
+
+
+def test_batch_size_rule():
+    for m in PAPER_ORDER:
+        spec = MODELS[m]
+        dtype = placement.choose_dtype(spec, "cuda").dtype
+        sizes = [placement.choose_batch_size(spec, dtype, t) for t in (64, 512, 4096)]
+        assert all(1 <= b <= placement.MAX_BATCH and b & (b - 1) == 0 for b in sizes), m
+        assert sizes == sorted(sizes, reverse=True), m  # longer prompts: never a larger batch
+        b = sizes[-1]  # the chosen batch fits, twice it does not (unless capped)
+        free = placement.usable_bytes(139) - placement.weight_bytes(spec, dtype)
+        assert b * placement.activation_bytes(spec, dtype, 4096) <= free
+        assert b == placement.MAX_BATCH or 2 * b * placement.activation_bytes(spec, dtype, 4096) > free
+    assert placement.choose_batch_size(MODELS["mamba_130m"], "float32", 96) == 64
+    llama = MODELS["llama_30b"]  # a budget with room for 1.5 sequences beside the weights: batch 1
+    tight = (placement.weight_bytes(llama, "float16") + 1.5 * placement.activation_bytes(llama, "float16", 96)) / (
+        (1 - placement.HEADROOM) * placement.GIB)
+    assert placement.choose_batch_size(llama, "float16", 96, gpu_memory_gib=tight) == 1
+    assert placement.choose_batch_size(llama, "float16", 96, gpu_memory_gib=tight + 1) > 1
+    assert placement.batch_rule(8, MODELS["mamba_130m"], "float32", "cuda", 139) == 8  # a number is kept
+    assert placement.batch_rule("auto", MODELS["mamba_130m"], "float32", "cpu", 139) == placement.CPU_BATCH
+    rule = placement.batch_rule("auto", MODELS["llama_13b"], "float32", "cuda", 139)
+    assert rule(96) == placement.choose_batch_size(MODELS["llama_13b"], "float32", 96)
+
+
+def test_make_batches_keeps_the_old_slicing_and_splits_lengths():
+    order, lengths = [3, 0, 1, 2, 4], [5, 5, 6, 2, 6]
+    assert make_batches(order, lengths, 2, False) == [[3, 0], [1, 2], [4]]  # = order[i:i + 2], as before
+    assert make_batches(order, lengths, 2, True) == [[3], [0, 1], [2, 4]]
+
+
+def _fake_loader(tmp_path, calls):
+    build_tiny_mamba(tmp_path)
+    real = load_model
+
+    def fake(name, location, dtype="float32", device="cpu"):
+        calls.append({"name": name, "dtype": dtype, "device": device})
+        return real("mamba_tiny", str(tmp_path))  # the tiny model stands in, on CPU
+    return fake
+
+
+def test_device_and_precision_reach_load_model(tmp_path, monkeypatch, capsys):
+    import torch
+    from mambaicl.nlp import jobs
+    calls = []
+    monkeypatch.setattr(jobs, "load_model", _fake_loader(tmp_path, calls))
+    settings = {"dtype": "auto", "batch_size": 16}
+    _, _, meta, batch = jobs._load("mamba_tiny", str(tmp_path), settings, 1, "cpu", 5)
+    assert calls[-1] == {"name": "mamba_tiny", "dtype": "float32", "device": "cpu"}  # the CPU path: as before
+    assert batch == 16 and meta["dtype"] == "float32" and meta["mamba_path"] == "reference"
+    # on a GPU (device resolution faked): LLaMA 30B in fp16, the batch chosen per prompt length, and a Mamba
+    # without the kernels warns with the install step
+    monkeypatch.setattr("mambaicl.runtime.resolve_device", lambda name: torch.device("cuda"))
+    tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    try:
+        _, _, meta, batch = jobs._load("llama_30b", str(tmp_path), {**settings, "batch_size": "auto"}, 1, "cuda", 5)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
+    assert calls[-1] == {"name": "llama_30b", "dtype": "float16", "device": "cuda"}
+    assert meta["dtype"] == "float16" and "does not fit" in meta["dtype_reason"] and meta["tf32"] is False
+    assert callable(batch) and batch(96) == placement.choose_batch_size(MODELS["llama_30b"], "float16", 96)
+    out = capsys.readouterr().out
+    assert "llama_30b: device cuda, precision float16" in out
+    assert "WARNING: Mamba runs on CUDA without mamba-ssm's kernels" in out and "MAMBA_FORCE_BUILD=TRUE" in out
+
+
+def test_evaluate_job_writes_the_placement_to_meta(tmp_path, monkeypatch):
+    import json
+    from mambaicl.nlp import jobs
+    from mambaicl.nlp.tasks import save_tasks
+    build_tiny_mamba(tmp_path / "model")
+    tasks = {n: {"pairs": algorithmic_pairs(n) if n.startswith("algorithmic") and "list" not in n else
+                 [[f"w{i}", f"y{i}"] for i in range(40)], "category": TASK_INFO[n].category} for n in TASK_NAMES}
+    save_tasks(tasks, tmp_path / "tasks.json")
+    settings = {"seed": 41, "shots": 2, "n_prompts": 2, "n_zero_shot": 1, "batch_size": 16, "dtype": "auto"}
+    jobs.evaluate_job("mamba_tiny", str(tmp_path / "model"), str(tmp_path / "tasks.json"), settings, 1,
+                      str(tmp_path / "s.csv"), str(tmp_path / "p.csv"), str(tmp_path / "meta.json"), device="cpu")
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert (meta["device"], meta["dtype"], meta["batch_size"], meta["mamba_path"]) == ("cpu", "float32", 16, "reference")
+    assert meta["n_params"] == MODELS["mamba_tiny"].n_params and meta["longest_prompt_tokens"] > 0
+
+
+def test_mamba_path_and_kernel_flag(monkeypatch):
+    assert placement.mamba_path("llama", "cuda") == (None, None)
+    assert placement.mamba_path("mamba", "cpu") == ("reference", None)
+    fast, how = placement.mamba_kernels_available()
+    assert not fast and how  # no mamba-ssm on CPU hosts (spec 9.2)
+    path, warning = placement.mamba_path("mamba", "cuda")
+    assert path == "reference" and warning.startswith("WARNING") and "pip install" in warning
+    import transformers.models.mamba.modeling_mamba as mm  # transformers 4.x's module flag is honoured
+    monkeypatch.setattr(mm, "is_fast_path_available", True, raising=False)
+    assert placement.mamba_kernels_available() == (True, "transformers' is_fast_path_available")
+    assert placement.mamba_path("mamba", "cuda") == ("kernels", None)
+
+
+def _tiny_rwkv(path):
+    import torch
+    from transformers import AutoTokenizer, RwkvConfig, RwkvForCausalLM
+    build_tiny_mamba(path)  # reuse its character tokenizer
+    tok = AutoTokenizer.from_pretrained(path)
+    torch.manual_seed(2)  # test fixture only
+    model = RwkvForCausalLM(RwkvConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, context_length=256,
+                                       attention_hidden_size=32, intermediate_size=64, pad_token_id=0))
+    with torch.no_grad():  # RWKV's init leaves the token mixing near the identity: make pads matter visibly
+        for p in model.parameters():
+            p.add_(0.5 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    return model.eval(), tok
+
+
+def test_rwkv_ignores_the_mask_so_its_batches_are_never_padded(tmp_path):
+    import torch
+    model, tok = _tiny_rwkv(tmp_path)
+    assert ignores_padding_mask(model)
+    texts = ["example:a->b\nexample:c->", "example:q->", "example:hello->world\nexample:z->", "example:r->",
+             "example:list,of,things->"]
+    with torch.inference_mode():
+        refs = [clean_prediction(tok.decode([int(model(tok(t, return_tensors="pt")["input_ids"]).logits[0, -1].argmax())],
+                                            skip_special_tokens=True)) for t in texts]
+        # the reason: padded, RWKV reads the pads (its logits change) although the mask marks them
+        enc = tok(texts[:2], return_tensors="pt", padding=True)
+        padded = model(**enc).logits[1, -1]
+        alone = model(tok(texts[1], return_tensors="pt")["input_ids"]).logits[0, -1]
+        assert (padded - alone).abs().max() > 1e-3
+    assert predict_first_tokens(model, tok, texts, batch_size=5) == refs
+
+
+def test_use_cache_off_changes_no_logit(tmp_path):
+    import torch
+    _tiny_llama(tmp_path)
+    model, tok = load_model("mamba_tiny", str(tmp_path))
+    ids = tok("example:a->b\nexample:c->", return_tensors="pt")["input_ids"]
+    with torch.inference_mode():
+        assert torch.equal(model(ids, use_cache=False).logits, model(ids, use_cache=True).logits)
+
+
+def test_placement_config_errors():
+    from mambaicl.config import load_yaml
+    from mambaicl.validation import validate
+    import copy
+    smoke = load_yaml(Path(__file__).resolve().parents[1] / "workflow/config/smoke.yaml")
+    for key, bad, match in [("batch_size", "big", "nlp.batch_size must be a whole number >= 1 or auto"),
+                            ("batch_size", 0, "nlp.batch_size must be"), ("dtype", "float64", "nlp.dtype"),
+                            ("gpu_memory_gib", 0, "nlp.gpu_memory_gib")]:
+        config = copy.deepcopy(smoke)
+        config["nlp"][key] = bad
+        with pytest.raises(ConfigError, match=match):
+            validate(config)
+    paper = load_yaml(Path(__file__).resolve().parents[1] / "workflow/config/paper.yaml")
+    assert paper["nlp"]["dtype"] == "auto" and paper["nlp"]["batch_size"] == "auto"
+    forced = {**paper, "device": "cuda", "nlp": {**paper["nlp"], "dtype": "float32"}}
+    with pytest.raises(ConfigError, match="LLaMA 30B.*nlp.dtype: auto"):
+        validate(copy.deepcopy(forced))
+    validate(copy.deepcopy({**forced, "nlp": {**paper["nlp"], "dtype": "float16"}}))
+
+
+def test_precision_row_and_sentence(tmp_path):
+    import json
+    from mambaicl.nlp.report import accuracy_table_tex, macros, precision_sentence, precisions
+    results = {m: _summary(tmp_path, m, {t: 0.5 for t in TASK_NAMES}) for m in ("mamba_130m", "llama_30b")}
+    metas = {}
+    for m, dtype, reason in [("mamba_130m", "float32", "fp32 fits"), ("llama_30b", "float16", "fp32 does not fit")]:
+        metas[m] = str(tmp_path / f"{m}.json")
+        Path(metas[m]).write_text(json.dumps({"seconds": 6, "dtype": dtype, "dtype_reason": reason, "device": "cuda:0"}))
+    tex = accuracy_table_tex(results, 5, {m: p["dtype"] for m, p in precisions(metas).items()})
+    assert r"precision & \multicolumn{2}{c}{fp32} & \multicolumn{2}{c}{fp16} \\" in tex
+    assert "precision &" not in accuracy_table_tex(results, 5)
+    sentence = precision_sentence(precisions(metas))
+    assert "LLaMA 30B in fp16 (its fp32 weights do not fit on one GPU)" in sentence and "on the GPU" in sentence
+    vals = macros(results, {}, metas, str(REF_5SHOT), {"shots": 5, "n_prompts": 4, "n_zero_shot": 2, "seed": 41})
+    assert vals["NlpLlamaThirtyBPrecision"] == "fp16" and vals["NlpMambaOneHundredThirtyMPrecision"] == "fp32"
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs CUDA")
+def test_tiny_model_loads_on_cuda_in_the_chosen_dtype(tmp_path):
+    import torch
+    build_tiny_mamba(tmp_path)
+    dtype = placement.choose_dtype(MODELS["mamba_tiny"], "cuda").dtype
+    model, tok = load_model("mamba_tiny", str(tmp_path), dtype=dtype, device="cuda")
+    p = next(model.parameters())
+    assert p.device.type == "cuda" and p.dtype == getattr(torch, dtype) == torch.float32
+    texts = ["example:a->b\nexample:c->", "example:q->", "example:hello->world\nexample:z->"]
+    cpu_model, _ = load_model("mamba_tiny", str(tmp_path))
+    assert predict_first_tokens(model, tok, texts, 3) == predict_first_tokens(cpu_model, tok, texts, 3)

@@ -8,10 +8,15 @@ if nlp_enabled(config):
     NLP_MODELS = NLP["models"]
     NLP_SWEEP = NLP["sweep"]["models"]
     NLP_SETTINGS = {k: NLP.get(k, d) for k, d in [("seed", 41), ("shots", 5), ("n_prompts", 400),
-                    ("n_zero_shot", 100), ("batch_size", 16), ("dtype", "float32"), ("drop_policy", "skip")]}
+                    ("n_zero_shot", 100), ("batch_size", 16), ("dtype", "auto"), ("drop_policy", "skip"),
+                    ("gpu_memory_gib", 139.0)]}
     NLP_SETTINGS["sweep"] = {"shots": NLP["sweep"]["shots"], "n_prompts": NLP["sweep"].get("n_prompts", 400)}
     NLP_LOCAL = NLP.get("local_dirs", {})
     NLP_THREADS = NLP.get("threads", 2)
+    # On a GPU an NLP job takes every GPU slot: its precision and batch size assume the GPU's memory
+    # (nlp.gpu_memory_gib) is its own. Without a local gpu_slots total (a cluster: one GPU per job), one slot.
+    _slots = getattr(workflow.global_resources.get("gpu_slots"), "value", workflow.global_resources.get("gpu_slots"))
+    NLP_GPU_SLOTS = GPU_JOB * (int(_slots) if isinstance(_slots, (int, float)) and _slots >= 1 else 1)
 
     wildcard_constraints:
         nlp_model="|".join(re.escape(m) for m in NLP_MODELS),
@@ -43,7 +48,11 @@ if nlp_enabled(config):
         params:
             location=nlp_location,
             settings=NLP_SETTINGS,
+            device=config["device"],
         threads: NLP_THREADS
+        resources:
+            gpu=GPU_JOB,
+            gpu_slots=NLP_GPU_SLOTS,
         log:
             f"{LOGS}/nlp/evaluate_{{nlp_model}}.log",
         script:
@@ -58,7 +67,11 @@ if nlp_enabled(config):
         params:
             location=nlp_location,
             settings=NLP_SETTINGS,
+            device=config["device"],
         threads: NLP_THREADS
+        resources:
+            gpu=GPU_JOB,
+            gpu_slots=NLP_GPU_SLOTS,
         log:
             f"{LOGS}/nlp/sweep_{{nlp_model}}.log",
         script:
@@ -67,10 +80,12 @@ if nlp_enabled(config):
     rule nlp_table_accuracy:
         input:
             list(nlp_files(NLP_MODELS, "summary.csv").values()),
+            list(nlp_files(NLP_MODELS, "meta.json").values()),
         output:
             f"{GENERATED}/tables/nlp_accuracy.tex",
         params:
             results=nlp_files(NLP_MODELS, "summary.csv"),
+            metas=nlp_files(NLP_MODELS, "meta.json"),  # each model's precision, a row of the table
             shots=NLP_SETTINGS["shots"],
         log:
             f"{LOGS}/nlp/table_accuracy.log",

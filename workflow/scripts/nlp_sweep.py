@@ -7,6 +7,7 @@ from mambaicl.runtime import log_to
 try:
     with log_to(snakemake.log[0]):
         sweep_job(snakemake.wildcards.nlp_model, snakemake.params.location, snakemake.input.tasks,
-                  snakemake.params.settings, snakemake.threads, snakemake.output[0])
+                  snakemake.params.settings, snakemake.threads, snakemake.output[0],
+                  device=snakemake.params.device)
 except MambaICLError as err:  # missing weights, bad local dirs: one line, no stack trace
     sys.exit(f"error: {err}")

@@ -85,6 +85,8 @@ class RunType:
     final_tokens: int
     points_key: str                     # the token schedule (packing needs equal lengths at every step)
     sources: dict = field(default_factory=dict)
+    spec_key: str = ""                  # the backbone spec without its learning rate (packing: one shape)
+    layout_key: str = ""                # token and output widths and the token schedule (packing: one layout)
 
     @property
     def tokens(self) -> float:
@@ -126,7 +128,10 @@ def run_types(config: dict, params_of=None) -> list[RunType]:
         mean, final, _ = cache[points]
         out.append(RunType(task_name, model, mspec["backbone"], mspec["d_model"], mspec["n_layer"],
                            cache[key], n, spec["steps"], spec["batch_size"], mean, final,
-                           repr((spec["task"]["name"], sorted(spec["curriculum"]["points"].items())))))
+                           repr((spec["task"]["name"], sorted(spec["curriculum"]["points"].items()))),
+                           spec_key=repr(sorted((k, v) for k, v in mspec.items() if k != "learning_rate")),
+                           layout_key=repr((task.token_dim, task.out_dim, sorted(spec["curriculum"]["points"].items()),
+                                            mean, final))))
     return out
 
 
@@ -200,6 +205,22 @@ def measured_step_ms(rt: RunType, table: dict[tuple, Measured], own_scan: bool =
     return host + extra, busy, src + ", own scan"
 
 
+def measured_kernels(rt: RunType, table: dict[tuple, Measured]) -> tuple[float, float] | None:
+    """(GPU kernels per step of one run of ``rt``, GPU-busy seconds per kernel at the measured length) from the
+    row ``measured_step_ms`` uses; the count scaled by block count (and for RWKV by its launches' growth with
+    tokens). None without a kernel count."""
+    same = [m for s, m in table.items() if s[0] == rt.backbone and m.main]
+    if not same:
+        return None
+    exact = [m for m in same if m.shape == rt.shape]
+    m = exact[0] if exact else min(same, key=lambda m: abs(m.shape[2] - rt.n_layer))
+    n = m.main.get("gpu_kernels_per_step")
+    if not n or not m.main.get("gpu_busy_ms"):
+        return None
+    return (n * rt.n_layer / m.shape[2] * launch_ratio(rt.backbone, rt.mean_tokens, m.main["tokens"]),
+            m.main["gpu_busy_ms"] / 1e3 / n)
+
+
 # ---------------------------------------------------------------------------------------------------
 # analytic model
 
@@ -246,3 +267,143 @@ def pack_groups(types: list[RunType]) -> dict[tuple, list[RunType]]:
 
 def relative_error(model: float, measured: float) -> float:
     return (model - measured) / measured if measured and math.isfinite(model) else float("nan")
+
+
+# ---------------------------------------------------------------------------------------------------
+# packing, modelled: K runs of one shape folded into the same kernels (not measured)
+
+KERNEL_FLOOR_FALLBACK_S = 15e-6  # GPU-busy time per kernel measured on the H200 (14.9 us GPT-2, 17.3 us Mamba)
+PACK_MAX = 64                    # at most this many runs folded into one process
+
+
+def step_bytes(rt: RunType, tokens: float | None = None) -> float:
+    """Bytes one training step of one run moves (the analytic memory model): activations of every layer written,
+    read and their gradients written, plus Adam's fp32 state."""
+    t = rt.mean_tokens if tokens is None else tokens
+    return ACT_PASSES * ACT_TENSORS * 4 * rt.batch * t * rt.d_model * rt.n_layer + OPT_BYTES * rt.params
+
+
+@dataclass
+class PackModel:
+    """Per step of one pack of K runs: the host launch time once, and ``kernels`` kernels each costing
+    max(floor, K x bytes per kernel / bandwidth) + K x extra, or K x compute when that is larger. ``floor``: the
+    measured GPU-busy time per kernel, latency (those kernels move a few MB, far below bandwidth x floor).
+    ``extra``: the part of today's busy time per kernel beyond it (the measured-step rule grows busy time with
+    tokens, i.e. treats it as work), which therefore grows with K: so K = 1 is today's step exactly."""
+    host_ms: float
+    kernels: float
+    floor_s: float
+    kernel_bytes: float
+    extra_s: float
+    compute_s: float
+
+    def busy_ms(self, k: int) -> float:
+        per_kernel = max(self.floor_s, k * self.kernel_bytes / MEM_BW) + k * self.extra_s
+        return max(self.kernels * per_kernel, k * self.compute_s) * 1e3
+
+    def pack_ms(self, k: int) -> float:
+        return self.host_ms + self.busy_ms(k)
+
+    def per_run_ms(self, k: int) -> float:
+        return self.pack_ms(k) / k
+
+    def knee(self) -> float:
+        """K at which the bandwidth term reaches the floor: beyond it a pack's busy time grows with K."""
+        return self.floor_s * MEM_BW / self.kernel_bytes if self.kernel_bytes else math.inf
+
+
+def pack_model(rt: RunType, host_ms: float, busy_ms: float, kernels: tuple[float, float] | None) -> PackModel:
+    """The pack model of one run type from today's step split (host, busy ms) at its mean length. ``kernels``:
+    (kernels per step, measured busy seconds per kernel), ``measured_kernels``; None: the fallback floor and
+    busy / floor kernels. Per-kernel bytes: ``step_bytes`` over the kernels."""
+    n, floor_m = kernels or (max(1.0, busy_ms / 1e3 / KERNEL_FLOOR_FALLBACK_S), KERNEL_FLOOR_FALLBACK_S)
+    today = busy_ms / 1e3 / n  # today's busy time per kernel at this run type's length
+    floor = min(floor_m, today)
+    kernel_bytes = step_bytes(rt) / n
+    extra = max(0.0, today - max(floor, kernel_bytes / MEM_BW))
+    compute = 6.0 * rt.params * rt.mean_tokens * rt.batch / TF32_FLOPS
+    return PackModel(host_ms, n, floor, kernel_bytes, extra, compute)
+
+
+def pack_key(rt: RunType) -> tuple:
+    """Runs that can share kernels: same backbone spec (learning rate aside), token layout, token schedule,
+    steps and batch; they may differ in seed, learning rate and task (of the same layout)."""
+    return (rt.spec_key, rt.layout_key, rt.steps, rt.batch)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the NLP study's forward passes (spec 7)
+
+# Assumption: tokens per demonstration line "example:{x}->{y}\n" under a BPE tokenizer: "example:" 2, input
+# 1-3, "->" 1, output 1, newline 1. Measured once with SmolLM2-135M's tokenizer on the rebuilt tasks: 6.9 per
+# line (900 5-shot prompts, 41.5 tokens each, longest 70); 8 leaves room for other tokenizers. Prompts are
+# length-sorted into batches, so padding is neglected.
+NLP_TOKENS_PER_LINE = 8
+NLP_TASKS = 18
+# Tasks with k + 1 distinct inputs, by k, under the GPT-NeoX tokenizer (spec 7.4): (largest k, tasks)
+NLP_TASKS_AT_K = ((16, 18), (64, 14), (128, 12), (256, 9))
+FP32_FLOPS = 67e12     # H200 fp32 without tensor cores (the NLP study turns TF32 off: fp32 means fp32)
+HALF_FLOPS = 989e12    # H200 dense fp16/bf16 tensor cores
+NLP_UTILISATION = 0.4  # assumed fraction of peak reached by forward passes of batched short prompts
+
+
+def nlp_tasks_at(k: int) -> int:
+    return next((n for top, n in NLP_TASKS_AT_K if k <= top), NLP_TASKS_AT_K[-1][1])
+
+
+def nlp_prompt_tokens(k: int) -> int:
+    return (k + 1) * NLP_TOKENS_PER_LINE
+
+
+@dataclass
+class NlpCost:
+    model: str
+    params: int
+    dtype: str
+    batch: int
+    prompts: int
+    tokens: float
+    flops: float
+    seconds: float
+    bound: str  # compute | weights (each batch reads every weight once)
+
+
+def nlp_costs(config: dict, gpu_memory_gib: float | None = None) -> list[NlpCost]:
+    """Forward FLOPs (2 x params x tokens) and modelled GPU time of every NLP model's prompts: ICL (k = shots)
+    and zero-shot on 18 tasks, plus the context-length sweep for the swept models (tasks per k: spec 7.4).
+    Time: max(FLOPs / (peak at the model's precision x utilisation), batches x weight bytes / bandwidth)."""
+    from ..nlp.models import MODELS
+    from ..nlp.placement import (
+        DEFAULT_GPU_MEMORY_GIB,
+        DTYPE_BYTES,
+        choose_batch_size,
+        choose_dtype,
+    )
+
+    nlp = config.get("nlp") or {}
+    if not nlp or not nlp.get("enabled", True):
+        return []
+    budget = gpu_memory_gib or nlp.get("gpu_memory_gib", DEFAULT_GPU_MEMORY_GIB)
+    shots, n_icl, n_zero = nlp.get("shots", 5), nlp.get("n_prompts", 400), nlp.get("n_zero_shot", 100)
+    sweep = nlp.get("sweep", {})
+    out = []
+    for m in nlp["models"]:
+        spec = MODELS[m]
+        requested = nlp.get("dtype", "auto")
+        dtype = choose_dtype(spec, "cuda", requested, budget).dtype
+        groups = [(shots, NLP_TASKS * n_icl), (0, NLP_TASKS * n_zero)]
+        if m in sweep.get("models", []):
+            groups += [(k, nlp_tasks_at(k) * sweep.get("n_prompts", 400)) for k in sweep["shots"]]
+        prompts = tokens = batches = 0.0
+        for k, n in groups:
+            setting = nlp.get("batch_size", 16)
+            batch = choose_batch_size(spec, dtype, nlp_prompt_tokens(k), budget) if setting == "auto" else int(setting)
+            prompts += n
+            tokens += n * nlp_prompt_tokens(k)
+            batches += math.ceil(n / batch)
+        flops = 2.0 * spec.n_params * tokens
+        compute = flops / ((FP32_FLOPS if dtype == "float32" else HALF_FLOPS) * NLP_UTILISATION)
+        weights = batches * spec.n_params * DTYPE_BYTES[dtype] / MEM_BW
+        out.append(NlpCost(m, spec.n_params, dtype, round(prompts / batches), int(prompts), tokens, flops,
+                           max(compute, weights), "compute" if compute >= weights else "weights"))
+    return out

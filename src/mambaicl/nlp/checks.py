@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ..errors import ConfigError
+from ..errors import ConfigError, MambaICLError
 from .models import MODELS, unavailable_reason
+from .placement import DEFAULT_GPU_MEMORY_GIB, choose_dtype
 
 
 def check_nlp_config(config: dict) -> None:
@@ -26,6 +27,26 @@ def check_nlp_config(config: dict) -> None:
         if MODELS[m].source == "local" and m not in nlp.get("local_dirs", {}):
             raise ConfigError(f"config error: nlp model '{m}' has no hub checkpoint: set nlp.local_dirs.{m} to its "
                               "HF-format directory, or remove it from nlp.models")
+    check_nlp_placement(config)
+
+
+def check_nlp_placement(config: dict) -> None:
+    """``nlp.batch_size`` is a whole number >= 1 or ``auto``; with ``device: cuda`` a forced ``nlp.dtype`` must
+    fit every model on the GPU (``placement.choose_dtype``; device auto is checked by the job, on the host)."""
+    nlp = config["nlp"]
+    batch = nlp.get("batch_size", 16)
+    if batch != "auto" and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+        raise ConfigError(f"config error: nlp.batch_size must be a whole number >= 1 or auto (chosen per model on "
+                          f"a GPU), not {batch!r}")
+    if config.get("device") != "cuda":
+        return
+    shots = max([nlp.get("shots", 5), *nlp.get("sweep", {}).get("shots", [])])
+    for m in nlp["models"]:
+        try:
+            choose_dtype(MODELS[m], "cuda", nlp.get("dtype", "auto"), nlp.get("gpu_memory_gib", DEFAULT_GPU_MEMORY_GIB),
+                         seq_len=(shots + 1) * 16)
+        except MambaICLError as e:
+            raise ConfigError(f"config error: {e}") from None
 
 
 def check_nlp_host(config: dict, models=None) -> None:

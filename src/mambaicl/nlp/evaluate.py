@@ -2,14 +2,20 @@
 
 Prompts of all tasks are sorted by length and run in left-padded batches; only the last position's
 logits are computed (``logits_to_keep=1``), which is exactly greedy decoding of one token. Where the model
-takes ``position_ids`` they are counted from the first real token, so padding changes nothing.
+takes ``position_ids`` they are counted from the first real token, and the attention mask hides the pads, so
+padding changes nothing beyond float rounding (the Transformers; transformers' Mamba zeroes padded positions
+before its convolution and scan, so its state stays exactly zero through them). A model that ignores the mask
+(RWKV) would read the pads as input, making a prompt's answer depend on its batch: its batches hold prompts
+of one token length only, so nothing is padded (``ignores_padding_mask``).
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import pandas as pd
 from tqdm import tqdm
@@ -25,26 +31,64 @@ class EvalSettings:
     shots: int = 5
     n_prompts: int = 400
     n_zero_shot: int = 100
-    batch_size: int = 16
+    batch_size: int | Callable[[int], int] = 16  # or a function of the longest prompt's tokens (placement)
     tasks: list[str] = field(default_factory=lambda: list(TASK_NAMES))
 
 
-def predict_first_tokens(model, tokenizer, texts: list[str], batch_size: int, desc: str = "prompts") -> list[str]:
-    """Greedy next token of every text, decoded without special tokens, cut at a newline and stripped."""
+def ignores_padding_mask(model) -> bool:
+    """Whether the model's forward ignores ``attention_mask``: RWKV always; Mamba in transformers versions
+    before it masked padded positions (no ``apply_mask_to_padding_states``)."""
+    model_type = getattr(model.config, "model_type", "")
+    if model_type == "rwkv":
+        return True
+    if model_type == "mamba":
+        mm = importlib.import_module("transformers.models.mamba.modeling_mamba")
+        return not hasattr(mm, "apply_mask_to_padding_states")
+    return False
+
+
+def make_batches(order: list[int], lengths: list[int], batch_size: int, same_length: bool) -> list[list[int]]:
+    """Consecutive runs of ``order`` (indices sorted by length) of at most ``batch_size``; with ``same_length``
+    a batch never mixes token lengths (no padding at all)."""
+    batches: list[list[int]] = []
+    for i in order:
+        last = batches[-1] if batches else None
+        if last is None or len(last) == batch_size or (same_length and lengths[last[0]] != lengths[i]):
+            batches.append([i])
+        else:
+            last.append(i)
+    return batches
+
+
+def predict_first_tokens(model, tokenizer, texts: list[str], batch_size: int | Callable[[int], int],
+                         desc: str = "prompts", stats: dict | None = None) -> list[str]:
+    """Greedy next token of every text, decoded without special tokens, cut at a newline and stripped.
+    ``batch_size``: a number, or a function of the longest text's token count. ``stats``, when given, receives
+    the batch size used, the longest prompt's tokens and the batch count."""
     import torch
 
-    takes_positions = "position_ids" in inspect.signature(model.forward).parameters
+    params = inspect.signature(model.forward).parameters
+    takes_positions = "position_ids" in params
     lengths = [len(ids) for ids in tokenizer(texts)["input_ids"]]
+    longest = max(lengths, default=0)
+    size = batch_size(longest) if callable(batch_size) else batch_size
     order = sorted(range(len(texts)), key=lambda i: (lengths[i], i))  # similar lengths share a batch
+    unmasked = ignores_padding_mask(model)
+    batches = make_batches(order, lengths, size, unmasked)
+    print(f"{desc}: {len(texts)} prompts, longest {longest} tokens, batch size {size}, {len(batches)} batches"
+          + (" (one token length per batch: the model ignores the attention mask)" if unmasked else ""))
+    if stats is not None:
+        stats.update(batch_size=size, longest_prompt_tokens=longest, batches=len(batches))
     preds: list[str] = [""] * len(texts)
     device = next(model.parameters()).device
     with torch.inference_mode():
-        for start in tqdm(range(0, len(order), batch_size), desc=desc, mininterval=5):
-            idx = order[start:start + batch_size]
+        for idx in tqdm(batches, desc=desc, mininterval=5):
             enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True).to(device)
             kwargs = dict(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], logits_to_keep=1)
             if takes_positions:
                 kwargs["position_ids"] = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+            if "use_cache" in params:
+                kwargs["use_cache"] = False  # one forward pass: a cache would only hold memory
             logits = model(**kwargs).logits[:, -1, :]  # (batch, vocab)
             for i, tok_id in zip(idx, logits.argmax(-1).tolist()):
                 preds[i] = clean_prediction(tokenizer.decode([tok_id], skip_special_tokens=True))
@@ -94,8 +138,9 @@ def evaluate_five_shot(model, tokenizer, tasks: dict, settings: EvalSettings) ->
     """The main study: k-shot ICL (``settings.shots``) and the zero-shot baseline on every task."""
     t0 = time.perf_counter()
     icl, zero, info = build_prompts(tasks, tokenizer, settings)
+    stats: dict = {}
     preds = predict_first_tokens(model, tokenizer, [p.text for p in icl + zero], settings.batch_size,
-                                 desc=f"{settings.shots}-shot + zero-shot")
+                                 desc=f"{settings.shots}-shot + zero-shot", stats=stats)
     scored = pd.concat([score_prompts(tasks, icl, preds[:len(icl)], "icl"),
                         score_prompts(tasks, zero, preds[len(icl):], "zero_shot")], ignore_index=True)
     summary = summarize(scored, info)
@@ -103,7 +148,7 @@ def evaluate_five_shot(model, tokenizer, tasks: dict, settings: EvalSettings) ->
     if len(skipped):  # keep skipped tasks visible in the summary, with no accuracy
         summary = pd.concat([summary, skipped.assign(setting="icl", accuracy=float("nan"), n_prompts=0)],
                             ignore_index=True)
-    return summary, scored, {"seconds": time.perf_counter() - t0, "n_prompts": len(icl) + len(zero)}
+    return summary, scored, {"seconds": time.perf_counter() - t0, "n_prompts": len(icl) + len(zero), **stats}
 
 
 def evaluate_sweep(model, tokenizer, tasks: dict, settings: EvalSettings, shots: list[int],

@@ -28,34 +28,68 @@ class ModelSpec:
     source: str         # hub | local | smollm2 | tiny_mamba
     hub: str | None = None
     tokenizer: str | None = None  # hub repo of the tokenizer when the checkpoint has none
-    params_b: float = 0.0         # billions, for ordering
+    params_b: float = 0.0         # billions, the name's nominal size: ordering and the size claims (G6)
+    # Architecture facts from each checkpoint's published config (model cards, the Pythia and LLaMA papers),
+    # not downloaded: they size the precision and batch size on a GPU (``nlp.placement``).
+    n_params: int = 0             # parameters, embeddings and untied heads included
+    d_model: int = 0
+    n_layer: int = 0
+    n_heads: int = 0              # attention heads; 0: no attention (Mamba, RWKV)
 
 
 NEOX = "EleutherAI/gpt-neox-20b"
+# The tiny random Mamba (``build_tiny_mamba``); its vocabulary: 3 special tokens and 96 printable characters
+TINY_MAMBA = {"hidden_size": 32, "num_hidden_layers": 2, "state_size": 8, "vocab_size": 99}
+
+
+def _mamba_params(d: int, n_layer: int, vocab: int = 50280, d_state: int = 16, conv: int = 4) -> int:
+    """Parameters of a Mamba-1 LM (expand 2, dt rank ceil(d/16), no linear biases, tied head): equals the
+    count of transformers' ``MambaForCausalLM`` built from the same config (tests/test_nlp.py)."""
+    di, r = 2 * d, -(-d // 16)
+    layer = (d * 2 * di + di * conv + di + di * (r + 2 * d_state) + r * di + di + di * d_state + di
+             + di * d + d)  # in_proj, conv (+bias), x_proj, dt_proj (+bias), A_log, D, out_proj, norm
+    return vocab * d + n_layer * layer + d
+
+
+def _rwkv_params(d: int, n_layer: int, vocab: int = 50277) -> int:
+    """Parameters of an RWKV-4 LM (untied head): equals transformers' ``RwkvForCausalLM`` count."""
+    layer = 4 * d * d + 5 * d + 9 * d * d + 2 * d + 4 * d  # time mix, channel mix (4d hidden), two LayerNorms
+    return 2 * vocab * d + n_layer * layer + 4 * d     # embedding, head, ln0, ln_out
 
 
 def _registry() -> dict[str, ModelSpec]:
     specs = []
-    for size, b in [("130m", 0.13), ("370m", 0.37), ("790m", 0.79), ("1.4b", 1.4), ("2.8b", 2.8)]:
+    for size, b, d, n in [("130m", 0.13, 768, 24), ("370m", 0.37, 1024, 48), ("790m", 0.79, 1536, 48),
+                          ("1.4b", 1.4, 2048, 48), ("2.8b", 2.8, 2560, 64)]:
         specs.append(ModelSpec(f"mamba_{size}", f"Mamba {size.upper()}", "mamba", "hub",
-                               f"state-spaces/mamba-{size}-hf", None, b))
+                               f"state-spaces/mamba-{size}-hf", None, b, _mamba_params(d, n), d, n))
     # No transformers-format twin of the SlimPajama model is published under state-spaces (spec 7.5):
     # point nlp.local_dirs.mamba_2.8b_slimpj at a converted directory, or the hub name below is tried.
     specs.append(ModelSpec("mamba_2.8b_slimpj", "Mamba 2.8B (SlimPJ)", "mamba", "hub",
-                           "state-spaces/mamba-2.8b-slimpj", NEOX, 2.8))
-    for size, b in [("169m", 0.169), ("430m", 0.43), ("1b5", 1.5), ("3b", 3.0)]:
+                           "state-spaces/mamba-2.8b-slimpj", NEOX, 2.8, _mamba_params(2560, 64), 2560, 64))
+    for size, b, d, n in [("169m", 0.169, 768, 12), ("430m", 0.43, 1024, 24), ("1b5", 1.5, 2048, 24),
+                          ("3b", 3.0, 2560, 32)]:
         name = "rwkv4_pile_" + size.replace("1b5", "1.5b")
         specs.append(ModelSpec(name, f"RWKV-4 {name.split('_')[-1].upper()}", "rwkv", "hub",
-                               f"RWKV/rwkv-4-{size}-pile", None, b))
-    for size in ["7b", "13b", "30b"]:  # Meta's weights converted to HF format: a local directory only
+                               f"RWKV/rwkv-4-{size}-pile", None, b, _rwkv_params(d, n), d, n))
+    # Meta's weights converted to HF format: a local directory only. Counts: LLaMA paper (6.7B, 13.0B, 32.5B).
+    for size, count, d, n, h in [("7b", 6_738_415_616, 4096, 32, 32), ("13b", 13_015_864_320, 5120, 40, 40),
+                                 ("30b", 32_528_943_616, 6656, 60, 52)]:
         specs.append(ModelSpec(f"llama_{size}", f"LLaMA {size.upper()}", "llama", "local", None, None,
-                               float(size[:-1])))
-    for size, b in [("2.8b", 2.8), ("6.9b", 6.9), ("12b", 12.0)]:
+                               float(size[:-1]), count, d, n, h))
+    # Counts: the Pythia paper's table of models (total parameters).
+    for size, b, count, d, n, h in [("2.8b", 2.8, 2_775_208_960, 2560, 32, 32), ("6.9b", 6.9, 6_857_302_016, 4096, 32, 32),
+                                    ("12b", 12.0, 11_846_072_320, 5120, 36, 40)]:
         specs.append(ModelSpec(f"pythia_{size}", f"Pythia {size.upper()}", "pythia", "hub",
-                               f"EleutherAI/pythia-{size}", None, b))
-    specs.append(ModelSpec("gptj_6b", "GPT-J 6B", "gptj", "hub", "EleutherAI/gpt-j-6B", None, 6.0))
-    specs.append(ModelSpec("smollm2_135m", "SmolLM2 135M", "smollm2", "smollm2", None, None, 0.135))
-    specs.append(ModelSpec("mamba_tiny", "Mamba (tiny, random)", "tiny_mamba", "tiny_mamba", None, None, 0.0))
+                               f"EleutherAI/pythia-{size}", None, b, count, d, n, h))
+    specs.append(ModelSpec("gptj_6b", "GPT-J 6B", "gptj", "hub", "EleutherAI/gpt-j-6B", None, 6.0,
+                           6_053_381_344, 4096, 28, 16))  # count: the model card
+    specs.append(ModelSpec("smollm2_135m", "SmolLM2 135M", "smollm2", "smollm2", None, None, 0.135,
+                           134_515_008, 576, 30, 9))  # count: the de-quantised GGUF (spec 7.8)
+    specs.append(ModelSpec("mamba_tiny", "Mamba (tiny, random)", "tiny_mamba", "tiny_mamba", None, None, 0.0,
+                           _mamba_params(TINY_MAMBA["hidden_size"], TINY_MAMBA["num_hidden_layers"],
+                                         TINY_MAMBA["vocab_size"], TINY_MAMBA["state_size"]),
+                           TINY_MAMBA["hidden_size"], TINY_MAMBA["num_hidden_layers"]))
     return {s.name: s for s in specs}
 
 
@@ -137,7 +171,8 @@ def build_tiny_mamba(out_dir: str | Path, seed: int = 0) -> None:
     state = torch.random.get_rng_state()  # transformers' init draws from the global RNG: seed it, then restore
     torch.manual_seed(seed)
     try:
-        cfg = MambaConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, state_size=8,
+        cfg = MambaConfig(vocab_size=len(vocab), hidden_size=TINY_MAMBA["hidden_size"],
+                          num_hidden_layers=TINY_MAMBA["num_hidden_layers"], state_size=TINY_MAMBA["state_size"],
                           pad_token_id=0, eos_token_id=2, bos_token_id=2)
         model = MambaForCausalLM(cfg)
     finally:
@@ -236,7 +271,10 @@ def unavailable_reason(name: str, local_dirs: dict[str, str] | None = None) -> s
 
 
 def load_model(name: str, location: str, dtype: str = "float32", device: str = "cpu"):
-    """Returns (model, tokenizer), the tokenizer set to left padding with pad = eos where it has none."""
+    """Returns (model, tokenizer), the tokenizer set to left padding with pad = eos where it has none.
+    ``dtype``: float32 | float16 | bfloat16 (``nlp.placement.choose_dtype``); ``device``: a torch device string.
+    On CUDA the weights are placed on the GPU while they load (``device_map``): a 30B model's host copy would
+    not fit in the host's memory; on CPU loading is as it always was."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -245,9 +283,14 @@ def load_model(name: str, location: str, dtype: str = "float32", device: str = "
     if not Path(location).is_dir() and (not _is_repo_id(location) or hub_offline() and not _in_hub_cache(location)):
         raise ModelUnavailableError(_missing_message(name, location, spec, offline=hub_offline()))
     tok_location = spec.tokenizer or location
+    placement = {}
+    if torch.device(device).type == "cuda":
+        if importlib.util.find_spec("accelerate") is None:
+            raise ModelUnavailableError("loading NLP models onto a GPU needs accelerate (pip install -e '.[nlp]')")
+        placement = {"device_map": {"": device}}
     try:
         tok = AutoTokenizer.from_pretrained(tok_location if not Path(location).is_dir() else location)
-        model = AutoModelForCausalLM.from_pretrained(location, dtype=torch_dtype)
+        model = AutoModelForCausalLM.from_pretrained(location, dtype=torch_dtype, **placement)
     except OSError as e:
         if Path(location).is_dir():
             raise ModelUnavailableError(f"model '{name}': {location} is not a loadable model directory "
@@ -256,5 +299,7 @@ def load_model(name: str, location: str, dtype: str = "float32", device: str = "
     tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    model.to(device).eval()
+    if not placement:  # on CUDA the weights were loaded onto the GPU already
+        model.to(device)
+    model.eval()
     return model, tok

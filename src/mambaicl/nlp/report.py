@@ -37,20 +37,57 @@ def accuracy_wide(results: dict[str, str], setting: str = "icl") -> pd.DataFrame
     return pd.DataFrame(cols).reindex(TASK_NAMES)
 
 
-def accuracy_table_tex(results: dict[str, str], shots: int) -> str:
+# How each precision is named in the text and tables
+DTYPE_LABEL = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
+
+
+def precisions(metas: dict[str, str]) -> dict[str, dict]:
+    """model -> {"dtype", "reason", "device"} from each evaluation's meta.json. A meta.json written before the
+    precision was recorded has none: those runs were all fp32 on CPU."""
+    out = {}
+    for m, path in metas.items():
+        meta = json.loads(Path(path).read_text())
+        out[m] = {"dtype": meta.get("dtype", "float32"), "reason": meta.get("dtype_reason", ""),
+                  "device": meta.get("device", "cpu")}
+    return out
+
+
+def precision_sentence(prec: dict[str, dict]) -> str:
+    """One plain-text sentence (the macro writer escapes it): the precision the models ran in, and which ran in
+    another and why."""
+    fp32 = [m for m, p in prec.items() if p["dtype"] == "float32"]
+    other = [m for m in prec if m not in fp32]
+    where = " and ".join(sorted({"GPU" if p["device"].startswith("cuda") else "CPU" for p in prec.values()}))
+    if not other:
+        return f"Every model ran in fp32 on the {where}, Grazzi et al.'s precision."
+    parts = [f"{model_spec(m).label} in {DTYPE_LABEL[prec[m]['dtype']]} ("
+             + ("its fp32 weights do not fit on one GPU" if "does not fit" in prec[m]["reason"]
+                else "as the configuration sets it") + ")" for m in other]
+    lead = (f"Every other model ran in fp32 on the {where}, Grazzi et al.'s precision; " if fp32
+            else f"No model ran in fp32 (on the {where}): ")
+    return lead + "; ".join(parts) + "."
+
+
+def accuracy_table_tex(results: dict[str, str], shots: int, precision: dict[str, str] | None = None) -> str:
+    """``precision``: model -> dtype name, shown as a row under the model names when given."""
     icl, zero = accuracy_wide(results, "icl"), accuracy_wide(results, "zero_shot")
     models = list(results)
     head = " & ".join(["Category", "Task"] + [rf"\multicolumn{{2}}{{c}}{{{latex_escape(model_spec(m).label)}}}"
                                               for m in models])
     sub = " & ".join(["", ""] + ["0-shot", f"{shots}-shot"] * len(models))
+    prec_row = [" & ".join(["", "precision"] + [rf"\multicolumn{{2}}{{c}}{{{DTYPE_LABEL[precision[m]]}}}"
+                                                 for m in models]) + r" \\"] if precision else []
     lines = [r"\begin{table}[t]", r"\centering", r"\small",
              rf"\caption{{Accuracy per task, zero-shot baseline and {shots}-shot ICL, for the models of this run. "
              r"Substitute tasks are named (no offline source for the original relation). Mean of 18: the "
              r"unweighted mean over all 18 tasks, substitutes included."
+             + (r" Precision: the floating-point format each model ran in (fp32 wherever it fits on the GPU)."
+                if precision else "")
              + (r" --: no result for this task and model." if zero.isna().to_numpy().any()
                 or icl.isna().to_numpy().any() else "") + "}",
              r"\label{tab:nlp-accuracy}", FIT_TO_WIDTH,
-             rf"\begin{{tabular}}{{ll{'rr' * len(models)}}}", r"\toprule", head + r" \\", sub + r" \\", r"\midrule"]
+             rf"\begin{{tabular}}{{ll{'rr' * len(models)}}}", r"\toprule", head + r" \\", *prec_row,
+             sub + r" \\", r"\midrule"]
     for t in TASK_NAMES:
         cells = []
         for m in models:
@@ -267,9 +304,9 @@ def _model_key(model: str) -> str:
 def macro_names(models: list[str], sweep_models: list[str]) -> list[str]:
     """Every macro ``macros`` writes for these evaluated and swept models (``report.macros.paper_macros``)."""
     names = {"NlpShots", "NlpNPrompts", "NlpNZeroShot", "NlpSeed", "NlpPubMambaTwoEightB", "NlpPoolPluralSingular",
-             "NlpPoolEnEs", "NlpPoolModel", "NlpMatchedTasks", "NlpPubMatchedMambaTwoEightB"}
+             "NlpPoolEnEs", "NlpPoolModel", "NlpMatchedTasks", "NlpPubMatchedMambaTwoEightB", "NlpPrecision"}
     names |= {macro_name("Nlp", _model_key(m), end) for m in models
-              for end in ("Mean", "MatchedMean", "ZeroShot", "Minutes")}
+              for end in ("Mean", "MatchedMean", "ZeroShot", "Minutes", "Precision")}
     names |= {macro_name("Nlp", _model_key(m), end) for m in sweep_models
               for end in ("SweepMaxK", "SweepTasksAtMaxK")}
     return sorted(names)
@@ -290,6 +327,10 @@ def macros(results: dict[str, str], sweeps: dict[str, str], metas: dict[str, str
         vals[macro_name("Nlp", _model_key(m), "ZeroShot")] = format_number(zero[m].mean(), 3)
         meta = json.loads(Path(metas[m]).read_text())
         vals[macro_name("Nlp", _model_key(m), "Minutes")] = f"{meta['seconds'] / 60:.1f}"
+    prec = precisions({m: metas[m] for m in results})
+    for m in results:
+        vals[macro_name("Nlp", _model_key(m), "Precision")] = DTYPE_LABEL[prec[m]["dtype"]]
+    vals["NlpPrecision"] = precision_sentence(prec)
     first = next(iter(results))
     pools = pd.read_csv(results[first]).drop_duplicates("task").set_index("task").n_pool
     vals["NlpPoolPluralSingular"] = str(int(pools["linguistic_plural_singular"]))
@@ -310,8 +351,9 @@ def macros(results: dict[str, str], sweeps: dict[str, str], metas: dict[str, str
 # Jobs (workflow/scripts/nlp_table_*.py, nlp_figure_*.py, nlp_macros.py)
 
 
-def table_accuracy_job(results: dict, shots: int, out_tex: str) -> None:
-    Path(out_tex).write_text(accuracy_table_tex(results, shots))
+def table_accuracy_job(results: dict, shots: int, out_tex: str, metas: dict | None = None) -> None:
+    precision = {m: p["dtype"] for m, p in precisions(metas).items()} if metas else None
+    Path(out_tex).write_text(accuracy_table_tex(results, shots, precision))
 
 
 def table_reference_job(results: dict, reference_csv: str, out_tex: str) -> None:
