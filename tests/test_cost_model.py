@@ -73,13 +73,19 @@ def test_measured_scaling_rule_on_synthetic_rows():
     assert cost.hours(3600.0, 1000, 3) == pytest.approx(3.0)
 
 
-def test_script_last_lines_parse():
+def _run_script(config_name: str):
+    """benchmarks/cost_model.py's main on a workflow config with the device check's measurements: (totals, output)."""
     spec = importlib.util.spec_from_file_location("cost_model", REPO / "benchmarks" / "cost_model.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     buf = io.StringIO()
-    totals = mod.main(["--configfile", str(REPO / "workflow" / "config" / "cpu.yaml"), "--measured", str(MEASURED)],
+    totals = mod.main(["--configfile", str(REPO / "workflow" / "config" / config_name), "--measured", str(MEASURED)],
                       out=buf)
+    return totals, buf
+
+
+def test_script_last_lines_parse():
+    totals, buf = _run_script("cpu.yaml")
     lines = buf.getvalue().strip().splitlines()
     today = re.fullmatch(r"estimated GPU-hours today \(one run at a time, fp32, measured step times\): ([\d.]+)",
                          lines[-2])
@@ -140,12 +146,7 @@ def test_nlp_costs_of_the_paper_config():
 
 
 def test_script_prints_the_nlp_and_packing_sections():
-    spec = importlib.util.spec_from_file_location("cost_model", REPO / "benchmarks" / "cost_model.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    buf = io.StringIO()
-    totals = mod.main(["--configfile", str(REPO / "workflow" / "config" / "cpu.yaml"), "--measured", str(MEASURED)],
-                      out=buf)
+    totals, buf = _run_script("cpu.yaml")
     text = buf.getvalue()
     assert "## NLP study (modelled)" in text and "smollm2_135m" in text and totals["nlp"] > 0
     assert "## Packing (modelled, not measured)" in text and "gpu_slots" in text

@@ -36,16 +36,22 @@ def is_batched(t) -> bool:
     return isinstance(t, torch.Tensor) and torch._C._functorch.is_batchedtensor(t)
 
 
-class _PerRun(torch.autograd.Function):
-    """``fn(*args)`` per run under vmap; never called outside vmap (``per_run`` calls ``fn`` directly there)."""
+class _VmapOnly(torch.autograd.Function):
+    """A Function that exists only for its vmap rule (the subclasses'): outside vmap the callers call ``fn``
+    directly. ``setup_context`` is what functorch requires of a Function with a vmap rule; nothing is saved,
+    because autograd records the ops the rule runs below the vmap level."""
 
     @staticmethod
     def forward(fn, *args):  # pragma: no cover - only the vmap rule runs
-        raise RuntimeError("_PerRun runs only inside torch.func.vmap; call per_run() instead")
+        raise RuntimeError("this Function runs only inside torch.func.vmap; call per_run() or per_channel()")
 
     @staticmethod
-    def setup_context(ctx, inputs, output):  # pragma: no cover - required for functorch; nothing to save
+    def setup_context(ctx, inputs, output):  # pragma: no cover - nothing to save
         pass
+
+
+class _PerRun(_VmapOnly):
+    """``fn(*args)`` per run under vmap; never called outside vmap (``per_run`` calls ``fn`` directly there)."""
 
     @staticmethod
     def vmap(info, in_dims, fn, *args):
@@ -63,16 +69,8 @@ def per_run(fn: Callable[..., torch.Tensor], *args) -> torch.Tensor:
     return fn(*args)
 
 
-class _FoldChannels(torch.autograd.Function):
+class _FoldChannels(_VmapOnly):
     """``fn`` once for all runs, the run dimension folded into the last (channel) dimension; only under vmap."""
-
-    @staticmethod
-    def forward(fn, *args):  # pragma: no cover - only the vmap rule runs
-        raise RuntimeError("_FoldChannels runs only inside torch.func.vmap; call per_channel() instead")
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):  # pragma: no cover - required for functorch; nothing to save
-        pass
 
     @staticmethod
     def vmap(info, in_dims, fn, *args):
