@@ -131,6 +131,23 @@ def test_results_section_captions_follow_the_curves(tmp_path):
     assert "(one seed; no interval drawn" in text and "mean over seeds, bootstrap band" not in text
 
 
+def test_a_single_point_figure_is_not_captioned_as_curves(tmp_path):
+    """MQAR scores one position: its caption names that position and no training-length line (none is drawn)."""
+    from mambaicl.report.sections import results_section_job
+
+    one, many = str(tmp_path / "one.csv"), str(tmp_path / "many.csv")
+    _curves(["a"], points=1).to_csv(one, index=False)
+    _curves(["a"]).to_csv(many, index=False)
+    out = tmp_path / "tasks.tex"
+    results_section_job(["mqar", "lr"], {"mqar": "MQAR", "lr": "LR"}, {"mqar": "y", "lr": "x"}, str(out),
+                        drawn={"errors/mqar": [one], "errors/lr": [many]}, ci=0.95)
+    mqar, lr = out.read_text().split(r"\subsection{LR}")
+    k = int(pd.read_csv(one).k.iloc[0])
+    assert f"each model's metric at the one evaluated position ($k = {k}$)" in mqar
+    assert "per-position" not in mqar and "Dotted line: training length" not in mqar
+    assert "per-position metric against the number of in-context examples" in lr and "Dotted line" in lr
+
+
 def _scaling(exponents, repeats=5):
     rows = [dict(backbone=b, length=n, seconds=1e-3 * (n / 256) ** e, seconds_min=0.9e-3 * (n / 256) ** e,
                  seconds_max=1.2e-3 * (n / 256) ** e, peak_mib=n / 100, device="cpu", batch_size=1, repeats=repeats)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .captions import curves_caption
+from .captions import curves_caption, single_point
 from .latex import latex_escape
 
 
@@ -16,6 +16,16 @@ def drawn_text(csvs: list[str] | None, ci: float) -> str:
     if not csvs:
         return ""
     return f" ({latex_escape(curves_caption(pd.concat([pd.read_csv(c) for c in csvs]), ci))})"
+
+
+def figure_subject(csvs: list[str] | None) -> tuple[str, str]:
+    """What an error figure plots, from the curves it draws: (subject, the training-length sentence). One
+    evaluated position (MQAR) is drawn as dots with no training-length line; anything else as curves over k."""
+    if csvs:
+        curves = pd.concat([pd.read_csv(c) for c in csvs])
+        if single_point(curves):
+            return f"each model's metric at the one evaluated position ($k = {int(curves.k.iloc[0])}$)", ""
+    return "per-position metric against the number of in-context examples", " Dotted line: training length."
 
 
 def results_section_job(tasks: list[str], titles: dict[str, str], options: dict[str, str], out_tex: str,
@@ -44,17 +54,19 @@ def results_section_job(tasks: list[str], titles: dict[str, str], options: dict[
         elif settings.get(task):
             extra = (rf" Figure~\ref{{fig:settings-{slug}}} and Table~\ref{{tab:settings-{slug}}} show its models on "
                      r"further prompt sets.")
+        subject, train_line = figure_subject(drawn.get(f"errors/{task}"))
         # Each task its own subsection that cites its floats, which are flushed before the next task begins
         # (\FloatBarrier, main.tex): a float never drifts pages away from its first reference.
         lines += [
             rf"\subsection{{{latex_escape(titles[task])}}}\label{{sec:task-{slug}}}",
-            rf"Figure~\ref{{fig:errors-{slug}}} shows the per-position metric of the models trained on "
+            rf"Figure~\ref{{fig:errors-{slug}}} shows the {'metric' if not train_line else 'per-position metric'} "
+            rf"of the models trained on "
             rf"{latex_escape(titles[task])} and Table~\ref{{tab:errors-{slug}}} its values at selected $k$." + extra,
             "",
             r"\begin{figure}[htbp]", r"\centering",
             rf"\includegraphics[width=0.7\linewidth]{{generated/figures/error_curves_{task}.pdf}}",
-            rf"\caption{{{latex_escape(titles[task])}: per-position metric against the number of in-context "
-            rf"examples{drawn_text(drawn.get(f'errors/{task}'), ci)}. Dotted line: training length. Generator options: "
+            rf"\caption{{{latex_escape(titles[task])}: {subject}{drawn_text(drawn.get(f'errors/{task}'), ci)}."
+            rf"{train_line} Generator options: "
             rf"\texttt{{{latex_escape(options[task])}}}." + (f" {choices[task]}" if choices.get(task) else "") + "}",
             rf"\label{{fig:errors-{slug}}}", r"\end{figure}",
             rf"\input{{generated/tables/errors_{task}.tex}}", "",
