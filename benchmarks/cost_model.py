@@ -8,20 +8,20 @@ over the curriculum's points schedule (the task's own token layout: 2 per point 
 2N + 1 for MQAR), training tokens, FLOPs (≈ 6 x params x tokens, i.e. 6 x params x tokens x batch per step),
 and GPU-hours. Then the totals:
 
-* **today**: one run at a time, fp32, from measured H200 step times (``--measured``: the device check's
-  fp32 rows; Mamba-containing backbones from the ``kernels`` phase, i.e. with mamba-ssm). Rule to another
-  length T: t(T) = (ms - busy) * L(T)/L(T_m) + busy * T/T_m -- the host launch floor is constant in length
-  (launches L constant, except RWKV: affine in tokens), the GPU-busy part is proportional to tokens; the same
-  backbone at another depth is scaled by the block-count ratio. Backbones never measured: the analytic model.
-* **without mamba-ssm**: Mamba-containing backbones on the own scan (``fallback`` phase).
-* **8 processes sharing the GPU** (measured speed-up 1.72x Mamba, 2.17x Transformer, run 1's ``share`` phase).
-* **packed (modelled, not measured)**: K runs of one backbone spec, token layout and token schedule folded into
-  the same kernels of one process. The host launch floor is paid once per pack; each of the step's kernels costs
-  max(per-kernel floor, K x its bytes / 4.3 TB/s) (or K x compute when larger): the measured GPU-busy time per
-  kernel (~15 us) is latency, since those kernels move a few MB, far below what the bandwidth moves in 15 us.
-  Per-kernel bytes: the analytic memory model's bytes per step (from the run type's mean tokens) over its kernels.
-  K: every run of the group, up to 64 and what fits in GPU memory (measured peak per run); gpu_slots: packs per
-  GPU so that one pack's host gaps are filled by others (up to 8, the measured sharing count).
+* **today**: one run at a time, fp32, from measured H200 steps (``--measured``: the device check's fp32 rows;
+  Mamba-containing backbones from the ``kernels`` phase, i.e. with mamba-ssm; RWKV on the Triton WKV, modelled from
+  the Python loop's row until a ``triton`` row exists). The step model (``mambaicl.analysis.cost.StepModel``):
+  host time = launches x the measured host time per launch; GPU time = every kernel max(floor, its share of the
+  step's roofline work), floor = the measured busy time per kernel, calibrated to reproduce the measured step.
+  In brackets, the pessimistic rule: busy time in proportion to tokens (no latency part at all).
+* **without mamba-ssm and triton**: Mamba-containing backbones on the own scan (``fallback`` phase).
+* **N processes sharing the GPU** (``--slots``, default the profile's gpu_slots): one pack's host gaps hold the
+  others' kernels, 80 % of the ideal overlap (measured with 8 processes: 1.72x Mamba, 2.17x Transformer).
+* **packed**: K runs of one backbone spec, token layout and token schedule folded into one process's kernels:
+  each shared kernel max(floor, K x work), plus one stack kernel per parameter tensor and 50 kernels per further
+  run (sampling, loss, clipping, Adam); K = every run of the group, up to 64 and the GPU's memory; then up to
+  ``--slots`` packs sharing the GPU. Measured pack steps (the device check's ``pack`` phase) replace the model for
+  their backbone, and the model's error against them is printed. The last line is this figure.
 * **NLP study** (modelled): forward FLOPs 2 x params x tokens of every model's prompts (ICL, zero-shot, sweep;
   tokens per prompt (k + 1) x 8), time max(FLOPs / (peak at the model's precision x 40 %), batches x weight
   bytes / bandwidth); added to every total.
@@ -37,6 +37,7 @@ from pathlib import Path
 
 from mambaicl.analysis import cost
 from mambaicl.config import load_yaml
+from mambaicl.config.containers import DEFAULT_GPU_SLOTS
 from mambaicl.validation import validate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,15 +116,16 @@ def _groups(types: list) -> dict:
     return groups
 
 
-def _peak_gib(rows: list[dict], rt) -> float | None:
-    """Measured peak memory of one run of ``rt``'s backbone (fp32 row of its shape, else of its backbone scaled
-    by blocks and tokens), or None."""
+def _peak_gib(rows: list[dict], rt, shape_of) -> float | None:
+    """Peak memory of one run of ``rt`` from the fp32 row of its backbone (activations dominate: scaled by tokens x
+    width x depth against the row's shape), or None without a row."""
     cands = [r for r in rows if r.get("backbone") == rt.backbone and r.get("precision") == "fp32"
              and r.get("peak_mem_gib") and r.get("phase") in ("bench", "kernels")]
     if not cands:
         return None
     r = max(cands, key=lambda r: r.get("phase") == "kernels")
-    return r["peak_mem_gib"] * rt.mean_tokens / r["tokens"]
+    _, d, n_layer = shape_of(r)
+    return r["peak_mem_gib"] * (rt.mean_tokens * rt.d_model * rt.n_layer) / (r["tokens"] * d * n_layer)
 
 
 def fmt_h(x: float) -> str:
@@ -140,6 +142,14 @@ def main(argv: list[str] | None = None, out=None) -> dict:
     ap.add_argument("--configfile", default=str(MEASURED_CONFIG))
     ap.add_argument("--measured", default=None, help="device-check results (JSON lines)")
     ap.add_argument("--profile", action="store_true", help="count launches per step with the CPU profiler")
+    ap.add_argument("--slots", type=int, default=DEFAULT_GPU_SLOTS,
+                    help=f"processes sharing the GPU (the profile's gpu_slots; default {DEFAULT_GPU_SLOTS}); the host "
+                         "needs that many free cores")
+    ap.add_argument("--matmul-efficiency", type=float, default=cost.EFF_MATMUL,
+                    help=f"fraction of {cost.TF32_FLOPS / 1e12:.0f} TFLOP/s TF32 the matmuls reach (default "
+                         f"{cost.EFF_MATMUL}, an assumption)")
+    ap.add_argument("--rwkv-loop", action="store_true",
+                    help="RWKV on its Python-loop WKV (scan: torch) instead of the Triton WKV")
     args = ap.parse_args(argv)
     out = out or sys.stdout
 
@@ -166,47 +176,73 @@ def main(argv: list[str] | None = None, out=None) -> dict:
             n *= cost.launch_ratio(rt.backbone, t, rt.final_tokens)
         return cost.analytic_step_ms(rt, n, tokens, k), n, src
 
-    totals = {"today": 0.0, "own_scan": 0.0, "shared": 0.0, "packed": 0.0, "analytic": 0.0}
+    totals = dict.fromkeys(("today", "today_prop", "own_scan", "shared", "packed_one", "packed_one_prop",
+                            "packed", "packed_prop", "analytic", "floor", "roofline"), 0.0)
+    slots_max = args.slots
+    models: dict[int, tuple] = {}
     p(f"# Cost model: {args.configfile}  ({len(types)} run types, batch {types[0].batch if types else '-'})")
     p("FLOPs ≈ 6 x params x tokens (= 6 x params x tokens per sequence x batch, per step); tokens per "
       "sequence averaged over the curriculum's points schedule, in the task's own layout.")
+    p("ms/step: the step model (each kernel at its measured floor or its roofline work, whichever is longer); "
+      "∝tok: busy time grown in proportion to tokens instead (pessimistic); no-kern: without mamba-ssm and triton")
     hdr = (f"{'task':26} {'model':24} {'backbone':15} {'shape':>7} {'params':>10} {'runs':>4} {'steps':>9} "
-           f"{'tok/seq':>7} {'final':>5} {'tokens':>9} {'FLOP':>9} {'ms/step':>8} {'GPU-h':>8} "
+           f"{'tok/seq':>7} {'final':>5} {'tokens':>9} {'FLOP':>9} {'ms/step':>8} {'GPU-h':>8} {'∝tok h':>8} "
            f"{'no-kern':>8} {'model ms':>8}  source")
     p(hdr)
     for rt in types:
-        m = cost.measured_step_ms(rt, table)
-        a, _, _ = analytic(rt)
-        ms, src = (m[0] + m[1], m[2]) if m else (a["ms"], "analytic")
-        mo = cost.measured_step_ms(rt, table, own_scan=True) if rt.backbone in cost.MAMBA_BACKBONES else m
-        ao, _, _ = analytic(rt, own_scan=True)
-        ms_own = mo[0] + mo[1] if mo else ao["ms"]
+        a, n_launch, _ = analytic(rt)
+        got = cost.model_from_table(rt, table, stack=rt.tensors, rwkv_loop=args.rwkv_loop,
+                                    eff_matmul=args.matmul_efficiency)
+        model, src = got or (cost.analytic_model(rt, n_launch, rt.tensors, args.matmul_efficiency), "analytic")
+        models[id(rt)] = (model, src)
+        ms, ms_prop = model.pack_ms(1), cost.proportional_pack_ms(model, 1)
+        mo = cost.measured_step_ms(rt, table, own_scan=True) if rt.backbone in cost.MAMBA_BACKBONES else None
+        ms_own = (mo[0] + mo[1]) if mo else (analytic(rt, own_scan=True)[0]["ms"] if rt.backbone in
+                                             cost.MAMBA_BACKBONES else ms_prop)
         rt.sources = {"ms": ms, "src": src}
-        h, h_own = cost.hours(ms, rt.steps, rt.n_runs), cost.hours(ms_own, rt.steps, rt.n_runs)
+        h, h_prop, h_own = (cost.hours(x, rt.steps, rt.n_runs) for x in (ms, ms_prop, ms_own))
         totals["today"] += h
+        totals["today_prop"] += h_prop
         totals["own_scan"] += h_own
         totals["analytic"] += cost.hours(a["ms"], rt.steps, rt.n_runs)
-        sp = share["mamba" if rt.backbone in cost.MAMBA_BACKBONES else "transformer"]
-        totals["shared"] += h / sp
+        totals["shared"] += cost.hours(model.shared_per_run_ms(1, slots_max), rt.steps, rt.n_runs)
+        totals["roofline"] += cost.hours(cost.work_s(rt, rt.mean_tokens, args.matmul_efficiency) * 1e3, rt.steps,
+                                         rt.n_runs)
         p(f"{rt.task:26} {rt.model:24} {rt.backbone:15} {rt.d_model:>3}x{rt.n_layer:<3} {rt.params:>10,} "
           f"{rt.n_runs:>4} {rt.steps:>9,} {rt.mean_tokens:>7.1f} {rt.final_tokens:>5} {rt.tokens:>9.3g} "
-          f"{rt.flops:>9.3g} {ms:>8.2f} {h:>8.2f} {h_own:>8.2f} {a['ms']:>8.2f}  {src}")
+          f"{rt.flops:>9.3g} {ms:>8.2f} {h:>8.2f} {h_prop:>8.2f} {h_own:>8.2f} {a['ms']:>8.2f}  {src}")
 
-    # packed: per group of runs that can share kernels, the pack model (module docstring)
+    # packed: per group of runs that can share kernels (module docstring)
     packs = []
     for key, group in _groups(types).items():
         runs = sum(rt.n_runs for rt in group)
         rt = group[0]
-        m = cost.measured_step_ms(rt, table)
-        host, busy = (m[0], m[1]) if m else (analytic(rt)[0]["launch_ms"], analytic(rt)[0]["ms"] - analytic(rt)[0]["launch_ms"])
-        pm = cost.pack_model(rt, host, busy, cost.measured_kernels(rt, table) if m else None)
-        peak = _peak_gib(rows, rt)
+        model, src = models[id(rt)]
+        peak = _peak_gib(rows, rt, shape_of_row(reference))
         k = max(1, min(runs, cost.PACK_MAX, int(GPU_GIB // peak) if peak else cost.PACK_MAX))
-        slots = max(1, min(8, round(pm.pack_ms(k) / pm.busy_ms(k)), int(GPU_GIB // (k * peak)) if peak else 8))
-        for r in group:  # every run type of the group at its own steps and runs, K folded
-            totals["packed"] += cost.hours(pm.per_run_ms(k) * (r.mean_tokens / rt.mean_tokens if m is None else 1),
-                                           r.steps, r.n_runs)
-        packs.append((rt, group, runs, k, slots, pm))
+        slots = max(1, min(slots_max, int(GPU_GIB // (k * peak)) if peak else slots_max))
+        measured = (table.get(rt.shape) or cost.Measured(rt.shape)).packs
+        one, shared = model.per_run_ms(k), model.shared_per_run_ms(k, slots)
+        one_prop = cost.proportional_pack_ms(model, k) / k
+        shared_prop = one_prop * shared / one
+        checks = []
+        for km, row in sorted(measured.items()):  # the device check's packed steps: the model's error
+            modelled = model.per_run_ms(km, tokens=row["tokens"])
+            checks.append((km, row["ms_per_step"] / km, modelled))
+        usable = [km for km in measured if km <= k]
+        if usable:  # a measured pack size replaces the model (moved to this group's length by the model's ratio)
+            km = max(usable)
+            row = measured[km]
+            one = row["ms_per_step"] / km * model.per_run_ms(km) / model.per_run_ms(km, tokens=row["tokens"])
+            shared = one * model.shared_per_run_ms(km, slots) / model.per_run_ms(km)
+            one_prop, shared_prop, k = one, shared, km
+        for r in group:  # every run type of the group at its own steps and runs
+            totals["packed_one"] += cost.hours(one, r.steps, r.n_runs)
+            totals["packed_one_prop"] += cost.hours(one_prop, r.steps, r.n_runs)
+            totals["packed"] += cost.hours(shared, r.steps, r.n_runs)
+            totals["packed_prop"] += cost.hours(shared_prop, r.steps, r.n_runs)
+            totals["floor"] += cost.hours(model.busy_ms(k) / k, r.steps, r.n_runs)
+        packs.append((rt, group, runs, k, slots, model, one, shared, checks, bool(usable)))
     n_runs = sum(rt.n_runs for rt in types)
     tokens = sum(rt.tokens for rt in types)
     flops = sum(rt.flops for rt in types)
@@ -256,24 +292,33 @@ def main(argv: list[str] | None = None, out=None) -> dict:
     p(f"  analytic model alone for the whole config: {fmt_h(totals['analytic'])} GPU-h")
 
     p("")
-    p("## Packing (modelled, not measured): K runs folded into one process's kernels")
-    p("  per step of a pack: host launch time once + kernels x max(per-kernel floor, K x bytes per kernel / "
-      f"{cost.MEM_BW / 1e12:.1f} TB/s) (or K x compute if larger); floor = measured GPU-busy time per kernel; "
-      "bytes per kernel = the analytic memory model's bytes per step / kernels per step; extra = today's busy "
-      "time per kernel beyond the floor at this length (the step rule's token-proportional part), paid K times")
+    n_packs_measured = sum(1 for *_, used in packs if used)
+    p("## Packing: K runs folded into one process's kernels (" + (
+        "modelled, not measured" if not n_packs_measured else
+        f"measured pack steps used for {n_packs_measured} of {len(packs)} groups, the rest modelled") + ")")
+    p(f"  a pack step: host time (launches x host time per launch; launches = the unpacked step's + one stack per "
+      f"parameter tensor + {cost.PER_RUN_KERNELS} per further run) + GPU time (every shared kernel max(floor, K x "
+      f"its share of the step's roofline work: FLOPs at {args.matmul_efficiency:.0%} of "
+      f"{cost.TF32_FLOPS / 1e12:.0f} TFLOP/s TF32, bytes at {cost.EFF_BW:.0%} of {cost.MEM_BW / 1e12:.1f} TB/s), "
+      "per-run and stacking kernels at the floor). Floor and host time per launch: the device check's unpacked "
+      "row of the backbone, calibrated to reproduce it exactly at K = 1.")
+    p(f"  gpu_slots: packs sharing the GPU (at most {slots_max}, and what fits in {GPU_GIB:.0f} GiB at the measured "
+      f"peak memory per run); their host gaps hold each other's kernels: speed-up 1 + (min(slots, (host + busy) / "
+      f"busy) - 1) x {cost.SHARE_EFFICIENCY} (measured with 8 unpacked processes: 1.72x Mamba against an ideal "
+      "2.15x, 2.17x Transformer against 1.93x).")
     p(f"  {'backbone':15} {'shape':>7} {'tok/seq':>7} {'run types':>9} {'runs':>4} {'K':>3} {'gpu_slots':>9} "
-      f"{'kernels':>7} {'floor us':>8} {'extra us':>8} {'MB/kernel':>9} {'knee K':>7} {'ms/run K=1':>10} "
-      f"{'ms/run K':>8}  tasks")
-    for rt, group, runs, k, slots, pm in packs:
+      f"{'launches':>8} {'floor us':>8} {'knee K':>7} {'ms/run K=1':>10} {'ms/run K':>8} {'shared':>8}  tasks")
+    for rt, group, runs, k, slots, model, one, shared, checks, used in packs:
         p(f"  {rt.backbone:15} {rt.d_model:>3}x{rt.n_layer:<3} {rt.mean_tokens:>7.1f} {len(group):>9} {runs:>4} "
-          f"{k:>3} {slots:>9} {pm.kernels:>7,.0f} {pm.floor_s * 1e6:>8.1f} {pm.extra_s * 1e6:>8.1f} "
-          f"{pm.kernel_bytes / 1e6:>9.2f} "
-          f"{pm.knee():>7.0f} {pm.per_run_ms(1):>10.2f} {pm.per_run_ms(k):>8.2f}  "
-          + ", ".join(dict.fromkeys(r.task for r in group)))
+          f"{k:>3} {slots:>9} {model.launches(k):>8,.0f} {model.floor_s * 1e6:>8.1f} {model.knee():>7.0f} "
+          f"{model.per_run_ms(1):>10.2f} {one:>8.2f} {shared:>8.2f}  "
+          + ", ".join(dict.fromkeys(r.task for r in group)) + ("  [measured pack]" if used else ""))
+        for km, measured_ms, modelled in checks:
+            p(f"      device check, pack of {km}: {measured_ms:.2f} ms per run step measured, model {modelled:.2f}: "
+              f"error {cost.relative_error(modelled, measured_ms):+.0%}")
     p("  K: every run of the group (seeds, learning rates, tasks of one layout), at most "
-      f"{cost.PACK_MAX} and what fits in {GPU_GIB:.0f} GiB at the measured peak memory per run; gpu_slots: packs "
-      "sharing the GPU so that one pack's host gaps hold another's kernels, (host + busy) / busy, at most 8 (the "
-      "measured sharing count). The floor and per-kernel bytes are a model: a packed step has not been timed.")
+      f"{cost.PACK_MAX} and what fits at the measured peak memory per run. Without measured pack steps these are a "
+      "model: the per-kernel floor is latency measured unpacked, and how far packing fills it is the model's guess.")
 
     nlp = cost.nlp_costs(config)
     if nlp:
@@ -293,19 +338,26 @@ def main(argv: list[str] | None = None, out=None) -> dict:
               f"{c.flops:>9.3g} {c.seconds / 3600:>7.3f}  {c.bound}")
         nlp_h = sum(c.seconds for c in nlp) / 3600
         p(f"  NLP study: {sum(c.flops for c in nlp):.3g} FLOP, {nlp_h:.2f} GPU-hours (added to every total below)")
-        for key in ("today", "own_scan", "shared", "packed", "analytic"):
+        for key in ("today", "today_prop", "own_scan", "shared", "packed_one", "packed_one_prop", "packed",
+                    "packed_prop", "analytic", "floor"):
             totals[key] += nlp_h
         totals["nlp"] = nlp_h
 
     p("")
     p("## Totals (GPU-hours; trainings fp32, the NLP study at its per-model precision)")
-    p(f"  one run at a time, measured step times (mamba-ssm kernels): {fmt_h(totals['today'])}")
-    p(f"  one run at a time, without mamba-ssm (own scan): {fmt_h(totals['own_scan'])}")
-    p(f"  8 processes sharing the GPU (measured speed-up {share['mamba']}x Mamba-containing, "
-      f"{share['transformer']}x others): {fmt_h(totals['shared'])}")
-    p("  packed (modelled): K runs of one backbone spec, layout and token schedule per process, host launch floor "
-      "once per pack, each kernel max(floor, K x bytes / bandwidth) -- a model, not a measurement: "
-      + fmt_h(totals["packed"]))
+    p(f"  [in brackets: busy time grown in proportion to tokens, the pessimistic rule]")
+    p(f"  one run at a time, measured step times (mamba-ssm kernels; RWKV on the Triton WKV"
+      + (", Python loop" if args.rwkv_loop else "") + f"): {fmt_h(totals['today'])} [{fmt_h(totals['today_prop'])}]")
+    p(f"  one run at a time, without mamba-ssm and triton (own scan): {fmt_h(totals['own_scan'])}")
+    p(f"  {slots_max} processes sharing the GPU, one run each: {fmt_h(totals['shared'])}")
+    p(f"  packed, one pack at a time: {fmt_h(totals['packed_one'])} [{fmt_h(totals['packed_one_prop'])}]")
+    p(f"  packed, up to {slots_max} packs sharing the GPU (gpu_slots), "
+      + ("a model, not a measurement" if not n_packs_measured else "partly measured")
+      + f": {fmt_h(totals['packed'])} [{fmt_h(totals['packed_prop'])}]")
+    p(f"  of which GPU-busy time of the packs (the bound no sharing removes): {fmt_h(totals['floor'])}; the roofline "
+      f"work alone (no floors, no host time; FLOPs at {args.matmul_efficiency:.0%} of TF32, bytes at "
+      f"{cost.EFF_BW:.0%} of the bandwidth): {fmt_h(totals['roofline'])}; compute bound at 100 % TF32: "
+      f"{flops / cost.TF32_FLOPS / 3600:,.1f}")
     p(f"estimated GPU-hours today (one run at a time, fp32, measured step times): {num(totals['today'])}")
     p(f"estimated packed GPU-hours: {num(totals['packed'])}")
     return {**totals, "runs": n_runs, "tokens": tokens, "flops": flops, "run_types": len(types)}

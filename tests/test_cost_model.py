@@ -3,6 +3,7 @@ counting, the measured-step scaling rule, and the script's last lines."""
 
 import importlib.util
 import io
+import json
 import re
 from pathlib import Path
 
@@ -73,13 +74,13 @@ def test_measured_scaling_rule_on_synthetic_rows():
     assert cost.hours(3600.0, 1000, 3) == pytest.approx(3.0)
 
 
-def _run_script(config_name: str):
+def _run_script(config_name: str, measured=MEASURED):
     """benchmarks/cost_model.py's main on a workflow config with the device check's measurements: (totals, output)."""
     spec = importlib.util.spec_from_file_location("cost_model", REPO / "benchmarks" / "cost_model.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     buf = io.StringIO()
-    totals = mod.main(["--configfile", str(REPO / "workflow" / "config" / config_name), "--measured", str(MEASURED)],
+    totals = mod.main(["--configfile", str(REPO / "workflow" / "config" / config_name), "--measured", str(measured)],
                       out=buf)
     return totals, buf
 
@@ -95,27 +96,65 @@ def test_script_last_lines_parse():
     assert 0 < float(packed.group(1)) <= float(today.group(1))
     assert "a model, not a measurement" in buf.getvalue()
     assert "8 processes sharing the GPU" in buf.getvalue()
+    assert totals["floor"] <= totals["packed"] <= totals["packed_one"] <= totals["today"] <= totals["today_prop"]
 
 
-def test_pack_model_is_todays_step_at_one_and_falls_with_k_to_the_floor():
-    rt = cost.RunType("t", "m", "mamba", 256, 24, 10_000_000, 3, 1000, 64, 82.0, 82, "k")
-    # measured at this length: 1,788 kernels, 17.3 us busy each (latency: each moves a few MB)
-    pm = cost.pack_model(rt, host_ms=35.5, busy_ms=30.9, kernels=(1788, 30.9e-3 / 1788))
-    assert pm.pack_ms(1) == pytest.approx(35.5 + 30.9)  # K = 1: today's step
-    assert pm.extra_s == 0 and pm.kernel_bytes == pytest.approx(cost.step_bytes(rt) / 1788)
-    per_run = [pm.per_run_ms(k) for k in range(1, 65)]
+def _rt(backbone="mamba", tokens=82.0, params=10_000_000, tensors=200):
+    return cost.RunType("t", "m", backbone, 256, 24, params, 3, 1000, 64, tokens, int(tokens), "k", tensors=tensors)
+
+
+def test_step_model_is_the_measurement_at_one_and_falls_with_k_to_the_roofline():
+    rt = _rt()
+    # measured at this length: 1,788 kernels, 30.9 ms busy, 35.5 ms host
+    m = cost.step_model(rt, host_ms=35.5, busy_ms=30.9, kernels=1788, tokens_measured=82, stack=rt.tensors)
+    assert m.pack_ms(1) == pytest.approx(35.5 + 30.9)  # K = 1 at the measured length: the measurement
+    assert m.host_ms(1) == pytest.approx(35.5)
+    per_run = [m.per_run_ms(k) for k in range(1, 65)]
     assert all(a >= b for a, b in zip(per_run, per_run[1:]))  # never worse with more runs per pack
-    assert per_run[-1] < per_run[0] / 8
-    knee = pm.knee()
-    assert 1 < knee < 64
-    # below the knee the pack's busy time stays at the floor; beyond it, bandwidth-bound, it grows with K
-    assert pm.busy_ms(int(knee)) == pytest.approx(pm.busy_ms(1))
-    k = int(knee) + 10
-    assert pm.busy_ms(k) == pytest.approx(1788 * k * pm.kernel_bytes / cost.MEM_BW * 1e3)
-    # today's busy time beyond the floor (token growth) is paid per run: no gain from it
-    long = cost.pack_model(rt, host_ms=35.5, busy_ms=300.0, kernels=(1788, 30.9e-3 / 1788))
-    assert long.pack_ms(1) == pytest.approx(335.5) and long.extra_s > 0
-    assert long.busy_ms(4) > 4 * (300.0 - 30.9)
+    assert per_run[-1] < per_run[0] / 5
+    # a pack launches the unpacked step's kernels once, a stack per tensor and the per-run kernels per further run
+    assert m.launches(4) == pytest.approx(1788 + rt.tensors + 3 * m.per_run)
+    # beyond the knee the shared kernels are work-bound: per-run busy time tends to the roofline work
+    work = cost.work_s(rt, 82) * 1e3
+    assert 1 < m.knee() < 64
+    big = m.busy_ms(512) / 512
+    assert work * m.scale <= big <= work * m.scale + (m.per_run + (m.stack + 1) / 512) * m.floor_s * 1e3 * m.scale
+    # sharing the GPU never beats the GPU-busy time, and never loses to one pack alone
+    for k in (1, 8):
+        assert m.busy_ms(k) / k <= m.shared_per_run_ms(k, 8) <= m.per_run_ms(k)
+    assert m.shared_per_run_ms(1, 1) == pytest.approx(m.per_run_ms(1))
+    # lengths: below the knee a longer sequence costs the same busy time (the floor); the pessimistic rule grows it
+    assert m.busy_ms(1, 164) == pytest.approx(m.busy_ms(1, 82))
+    rt2 = _rt(tokens=164.0)
+    m2 = cost.step_model(rt2, host_ms=35.5, busy_ms=30.9, kernels=1788, tokens_measured=82)
+    assert cost.proportional_pack_ms(m2, 1) == pytest.approx(35.5 + 2 * 30.9)
+    assert m2.pack_ms(1) < cost.proportional_pack_ms(m2, 1)
+
+
+def test_rwkv_triton_model_drops_the_loop_launches():
+    rt = _rt("rwkv", tokens=82.0)
+    rt.n_layer = 12
+    m = cost.rwkv_triton_step(rt, host_ms=143.6, busy_ms=25.6, kernels=8443, tokens_measured=82)
+    a, b = cost.RWKV_LAUNCH
+    assert m.kernels == pytest.approx(8443 * a / (a + 82 * b) + 4 * 12)
+    assert m.host_ms(1) < 143.6 / 2  # the loop's launches are most of the step's
+    # the kernel's sequential loop over time: 3 us per token and block (forward + backward) of busy time
+    assert m.busy_ms(1, 164) - m.busy_ms(1, 82) >= 82 * 3 * cost.WKV_STEP_S * 12 * 1e3 * 0.999
+
+
+def test_measured_pack_rows_replace_the_model(tmp_path):
+    rows = [line for line in MEASURED.read_text().splitlines() if line.strip()]
+    pack = {"phase": "pack", "pair": "linear_regression:transformer", "backbone": "gpt2", "precision": "fp32",
+            "tokens": 82, "pack_k": 3, "ms_per_step": 30.0, "ms_per_run_step": 10.0}
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(rows + [json.dumps(pack)]) + "\n")
+    table = cost.index_measurements([json.loads(r) for r in rows] + [pack], lambda r: ("gpt2", 256, 12))
+    assert table[("gpt2", 256, 12)].packs[3]["ms_per_step"] == 30.0
+    base, _ = _run_script("paper.yaml")
+    totals, buf = _run_script("paper.yaml", measured=path)
+    text = buf.getvalue()
+    assert "device check, pack of 3: 10.00 ms per run step measured" in text and "[measured pack]" in text
+    assert totals["packed"] != pytest.approx(base["packed"])
 
 
 def test_pack_key_groups_seeds_rates_and_same_layout_tasks():
@@ -149,5 +188,6 @@ def test_script_prints_the_nlp_and_packing_sections():
     totals, buf = _run_script("cpu.yaml")
     text = buf.getvalue()
     assert "## NLP study (modelled)" in text and "smollm2_135m" in text and totals["nlp"] > 0
-    assert "## Packing (modelled, not measured)" in text and "gpu_slots" in text
+    assert "## Packing: K runs folded into one process's kernels (modelled, not measured)" in text
+    assert "gpu_slots" in text
     assert text.strip().splitlines()[-1].startswith("estimated packed GPU-hours: ")

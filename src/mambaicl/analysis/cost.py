@@ -7,13 +7,18 @@ chain-of-thought, 2N + 1 for MQAR), counted by sampling one prompt at each point
 
 Step times (milliseconds, one run, batch as configured, fp32):
 
-* **measured** (``measured_step_ms``): a device-check row gives ``ms`` and ``gpu_busy_ms`` at ``tokens``. The
-  host part ``ms - busy`` is the launch floor: it scales with the launches per step (constant in length, except
-  RWKV whose Python loop over time makes launches affine in tokens, spec 13); the busy part scales with
-  tokens. So t(T) = (ms - busy) * L(T) / L(T_m) + busy * T / T_m. A row of the same backbone at another
-  depth is rescaled by the block-count ratio (per-kernel times are nearly flat at these sizes). Rows
-  without a busy figure (the own-scan ``fallback`` phase): the kernels-path time of the same shape plus the
-  extra own-scan cost scaled with tokens (its launches are per chunk of fixed bytes), else ms * T / T_m.
+* **the step model** (``StepModel``, ``model_from_table``): from the device check's unpacked row of the backbone
+  (``ms``, ``gpu_busy_ms`` and the kernel count at ``tokens``; another depth rescaled by the block-count ratio): the
+  host part ``ms - busy`` is launches x host time per launch; on the GPU each kernel costs max(floor, its share of
+  the step's roofline work), the floor being the measured busy time per kernel (latency: these kernels move a
+  few MB). Calibrated so that the measured step is reproduced exactly; a longer sequence adds roofline work, not
+  latency. A pack of K runs shares the kernels (each max(floor, K x work)) and adds one stack per parameter tensor
+  and ``PER_RUN_KERNELS`` per further run; ``slots`` packs sharing the GPU overlap host gaps with kernels.
+  RWKV runs the Triton WKV (what scan: auto runs on CUDA), modelled from the Python loop's row until measured.
+* **the pessimistic rule** (``proportional_pack_ms``, ``scaled_ms``): the busy part grows in proportion to
+  tokens, t(T) = (ms - busy) * L(T) / L(T_m) + busy * T / T_m (launches L constant in length except RWKV's loop).
+  Rows without a busy figure (the own-scan ``fallback`` phase): the kernels-path time of the same shape plus the
+  extra own-scan cost scaled with tokens, else ms * T / T_m.
 * **analytic** (``analytic_step_ms``): max(compute, memory) + launches * launch cost, constants below.
 """
 
@@ -87,6 +92,7 @@ class RunType:
     sources: dict = field(default_factory=dict)
     spec_key: str = ""                  # the backbone spec without its learning rate (packing: one shape)
     layout_key: str = ""                # token and output widths and the token schedule (packing: one layout)
+    tensors: int = 0                    # parameter and buffer tensors (a pack stacks each one every step)
 
     @property
     def tokens(self) -> float:
@@ -120,18 +126,24 @@ def run_types(config: dict, params_of=None) -> list[RunType]:
         mspec = spec["model"]
         key = (repr(sorted(mspec.items())), task.token_dim, task.out_dim)
         if key not in cache:
-            cache[key] = (params_of(mspec, task) if params_of else build_model(
-                mspec, task.token_dim, seed=0, out_dim=task.out_dim).effective_parameters())
+            if params_of:
+                cache[key] = (params_of(mspec, task), 0)
+            else:
+                built = build_model(mspec, task.token_dim, seed=0, out_dim=task.out_dim)
+                # tensors: what a pack stacks every step (training.pack: parameters and buffers)
+                cache[key] = (built.effective_parameters(),
+                              len(list(built.parameters())) + len(list(built.buffers())))
         points = repr((sorted(spec["task"].items()), sorted(spec["curriculum"]["points"].items()), spec["steps"]))
         if points not in cache:
             cache[points] = token_profile(task, spec["curriculum"]["points"], spec["steps"])
         mean, final, _ = cache[points]
         out.append(RunType(task_name, model, mspec["backbone"], mspec["d_model"], mspec["n_layer"],
-                           cache[key], n, spec["steps"], spec["batch_size"], mean, final,
+                           cache[key][0], n, spec["steps"], spec["batch_size"], mean, final,
                            repr((spec["task"]["name"], sorted(spec["curriculum"]["points"].items()))),
                            spec_key=repr(sorted((k, v) for k, v in mspec.items() if k != "learning_rate")),
                            layout_key=repr((task.token_dim, task.out_dim, sorted(spec["curriculum"]["points"].items()),
-                                            mean, final))))
+                                            mean, final)),
+                           tensors=cache[key][1]))
     return out
 
 
@@ -159,10 +171,13 @@ def scaled_ms(row: dict, backbone: str, tokens: float, layer_ratio: float = 1.0)
 
 @dataclass
 class Measured:
-    """Device-check rows of one backbone shape: fp32 ``kernels`` (or ``bench``) and ``fallback`` rows."""
+    """Device-check rows of one backbone shape: fp32 ``kernels`` (or ``bench``), ``fallback``, ``triton`` and
+    ``pack`` rows."""
     shape: tuple
     main: dict | None = None       # Mamba-containing: the kernels phase; others: the bench phase
     fallback: dict | None = None   # Mamba-containing: the own scan
+    triton: dict | None = None     # on the package's Triton kernels (RWKV's WKV, Mamba's scan)
+    packs: dict = field(default_factory=dict)  # pack size K -> the row timing one step of a pack of K
 
 
 def index_measurements(rows: list[dict], shape_of) -> dict[tuple, Measured]:
@@ -172,10 +187,17 @@ def index_measurements(rows: list[dict], shape_of) -> dict[tuple, Measured]:
         if r.get("precision") != "fp32" or r.get("ms_per_step") is None:
             continue
         phase = r.get("phase")
-        if phase not in ("bench", "fallback", "kernels"):
+        if phase not in ("bench", "fallback", "kernels", "triton", "pack"):
             continue
         shape = shape_of(r)
         m = out.setdefault(shape, Measured(shape))
+        if phase == "pack":
+            if r.get("pack_k"):
+                m.packs[int(r["pack_k"])] = r
+            continue
+        if phase == "triton":
+            m.triton = r
+            continue
         mamba = shape[0] in MAMBA_BACKBONES
         if phase == "fallback" or (mamba and phase == "bench" and not r.get("on_kernels")):
             m.fallback = m.fallback or r
@@ -203,22 +225,6 @@ def measured_step_ms(rt: RunType, table: dict[tuple, Measured], own_scan: bool =
     host, busy = scaled_ms(m.main, rt.backbone, rt.mean_tokens, ratio)
     extra = (fb["ms_per_step"] - m.main["ms_per_step"]) * rt.mean_tokens / fb["tokens"] * ratio
     return host + extra, busy, src + ", own scan"
-
-
-def measured_kernels(rt: RunType, table: dict[tuple, Measured]) -> tuple[float, float] | None:
-    """(GPU kernels per step of one run of ``rt``, GPU-busy seconds per kernel at the measured length) from the
-    row ``measured_step_ms`` uses; the count scaled by block count (and for RWKV by its launches' growth with
-    tokens). None without a kernel count."""
-    same = [m for s, m in table.items() if s[0] == rt.backbone and m.main]
-    if not same:
-        return None
-    exact = [m for m in same if m.shape == rt.shape]
-    m = exact[0] if exact else min(same, key=lambda m: abs(m.shape[2] - rt.n_layer))
-    n = m.main.get("gpu_kernels_per_step")
-    if not n or not m.main.get("gpu_busy_ms"):
-        return None
-    return (n * rt.n_layer / m.shape[2] * launch_ratio(rt.backbone, rt.mean_tokens, m.main["tokens"]),
-            m.main["gpu_busy_ms"] / 1e3 / n)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -270,10 +276,17 @@ def relative_error(model: float, measured: float) -> float:
 
 
 # ---------------------------------------------------------------------------------------------------
-# packing, modelled: K runs of one shape folded into the same kernels (not measured)
+# the step model: kernels at a floor or their roofline work, packs and GPU sharing (modelled, not measured)
 
 KERNEL_FLOOR_FALLBACK_S = 15e-6  # GPU-busy time per kernel measured on the H200 (14.9 us GPT-2, 17.3 us Mamba)
 PACK_MAX = 64                    # at most this many runs folded into one process
+EFF_MATMUL = 0.5    # assumed: fraction of the 400 TFLOP/s TF32 figure a step's matmuls reach (256-wide inner dims)
+EFF_BW = 0.8        # assumed: fraction of the measured 4.3 TB/s device copy the elementwise kernels reach
+PER_RUN_KERNELS = 50  # assumed: kernels each run of a pack still launches alone (its batch's sampling, loss,
+#                       non-finite flag, gradient clipping, fused Adam); the rest of the step is shared
+WKV_STEP_S = 1e-6   # assumed: one time step of the Triton WKV's sequential loop (a dependent load, exp, store)
+SHARE_EFFICIENCY = 0.8  # GPU sharing reaches this fraction of the ideal (host + busy) / busy: the measured 1.72x
+#                         of 8 Mamba processes against the ideal 2.15x (Transformer: 2.17x against 1.93x)
 
 
 def step_bytes(rt: RunType, tokens: float | None = None) -> float:
@@ -283,46 +296,150 @@ def step_bytes(rt: RunType, tokens: float | None = None) -> float:
     return ACT_PASSES * ACT_TENSORS * 4 * rt.batch * t * rt.d_model * rt.n_layer + OPT_BYTES * rt.params
 
 
+def work_s(rt: RunType, tokens: float, eff_matmul: float = EFF_MATMUL, eff_bw: float = EFF_BW) -> float:
+    """Roofline time of one run's step at ``tokens``: its FLOPs at ``eff_matmul`` x the TF32 figure plus its bytes
+    at ``eff_bw`` x the bandwidth (matmuls and elementwise kernels are separate kernels, so the times add)."""
+    return (6.0 * rt.params * tokens * rt.batch / (TF32_FLOPS * eff_matmul)
+            + step_bytes(rt, tokens) / (MEM_BW * eff_bw))
+
+
 @dataclass
-class PackModel:
-    """Per step of one pack of K runs: the host launch time once, and ``kernels`` kernels each costing
-    max(floor, K x bytes per kernel / bandwidth) + K x extra, or K x compute when that is larger. ``floor``: the
-    measured GPU-busy time per kernel, latency (those kernels move a few MB, far below bandwidth x floor).
-    ``extra``: the part of today's busy time per kernel beyond it (the measured-step rule grows busy time with
-    tokens, i.e. treats it as work), which therefore grows with K: so K = 1 is today's step exactly."""
-    host_ms: float
+class StepModel:
+    """One run type's training step on the GPU, unpacked or as a pack of K runs.
+
+    ``kernels`` kernels per unpacked step (``per_run`` of them belong to each run alone), each launched at
+    ``host_per_kernel_s`` of host time. On the GPU each shared kernel costs max(``floor_s``, K x its share of the
+    step's roofline work), the per-run ones and the pack's parameter stacking (``stack`` kernels, one per parameter
+    tensor) cost the floor. ``scale`` calibrates the busy time so that K = 1 at the measured length reproduces the
+    measurement exactly. ``extra_per_token_s``: busy time per token outside the kernel model (the Triton WKV's
+    sequential loop), not calibrated and not shortened by packing."""
+    rt: RunType
     kernels: float
+    host_per_kernel_s: float
     floor_s: float
-    kernel_bytes: float
-    extra_s: float
-    compute_s: float
+    per_run: float = PER_RUN_KERNELS
+    stack: int = 0
+    scale: float = 1.0
+    eff_matmul: float = EFF_MATMUL
+    extra_per_token_s: float = 0.0
+    tokens_measured: float = 0.0  # the length the calibration used (the pessimistic rule scales from it)
 
-    def busy_ms(self, k: int) -> float:
-        per_kernel = max(self.floor_s, k * self.kernel_bytes / MEM_BW) + k * self.extra_s
-        return max(self.kernels * per_kernel, k * self.compute_s) * 1e3
+    @property
+    def shared(self) -> float:
+        return max(1.0, self.kernels - self.per_run)
 
-    def pack_ms(self, k: int) -> float:
-        return self.host_ms + self.busy_ms(k)
+    def launches(self, k: int = 1) -> float:
+        return self.kernels if k == 1 else self.kernels + self.stack + (k - 1) * self.per_run
 
-    def per_run_ms(self, k: int) -> float:
-        return self.pack_ms(k) / k
+    def host_ms(self, k: int = 1) -> float:
+        return self.launches(k) * self.host_per_kernel_s * 1e3
+
+    def _busy_s(self, tokens: float, k: int) -> float:
+        w = work_s(self.rt, tokens, self.eff_matmul) / self.shared  # roofline work per shared kernel, one run
+        own = self.per_run * (1 if k == 1 else k) + (0 if k == 1 else self.stack)
+        return self.shared * max(self.floor_s, k * w) + own * self.floor_s
+
+    def busy_ms(self, k: int = 1, tokens: float | None = None) -> float:
+        t = self.rt.mean_tokens if tokens is None else tokens
+        return (self.scale * self._busy_s(t, k) + self.extra_per_token_s * t) * 1e3
+
+    def pack_ms(self, k: int = 1, tokens: float | None = None) -> float:
+        """One step of a pack of ``k`` runs, one pack alone on the GPU."""
+        return self.host_ms(k) + self.busy_ms(k, tokens)
+
+    def per_run_ms(self, k: int = 1, tokens: float | None = None) -> float:
+        return self.pack_ms(k, tokens) / k
+
+    def shared_per_run_ms(self, k: int, slots: int, tokens: float | None = None) -> float:
+        """Per run step when ``slots`` such packs share the GPU: one pack's host gaps hold the others' kernels, up to
+        the GPU being busy all the time; ``SHARE_EFFICIENCY`` of the ideal overlap."""
+        host, busy = self.host_ms(k), self.busy_ms(k, tokens)
+        ideal = min(slots, (host + busy) / busy)
+        speedup = max(1.0, 1.0 + (ideal - 1.0) * SHARE_EFFICIENCY)
+        return (host + busy) / speedup / k
 
     def knee(self) -> float:
-        """K at which the bandwidth term reaches the floor: beyond it a pack's busy time grows with K."""
-        return self.floor_s * MEM_BW / self.kernel_bytes if self.kernel_bytes else math.inf
+        """K at which the mean shared kernel's work reaches the floor: beyond it a pack's busy time grows with K."""
+        w = work_s(self.rt, self.rt.mean_tokens, self.eff_matmul) / self.shared
+        return self.floor_s / w if w else math.inf
 
 
-def pack_model(rt: RunType, host_ms: float, busy_ms: float, kernels: tuple[float, float] | None) -> PackModel:
-    """The pack model of one run type from today's step split (host, busy ms) at its mean length. ``kernels``:
-    (kernels per step, measured busy seconds per kernel), ``measured_kernels``; None: the fallback floor and
-    busy / floor kernels. Per-kernel bytes: ``step_bytes`` over the kernels."""
-    n, floor_m = kernels or (max(1.0, busy_ms / 1e3 / KERNEL_FLOOR_FALLBACK_S), KERNEL_FLOOR_FALLBACK_S)
-    today = busy_ms / 1e3 / n  # today's busy time per kernel at this run type's length
-    floor = min(floor_m, today)
-    kernel_bytes = step_bytes(rt) / n
-    extra = max(0.0, today - max(floor, kernel_bytes / MEM_BW))
-    compute = 6.0 * rt.params * rt.mean_tokens * rt.batch / TF32_FLOPS
-    return PackModel(host_ms, n, floor, kernel_bytes, extra, compute)
+def step_model(rt: RunType, host_ms: float, busy_ms: float, kernels: float, tokens_measured: float,
+               floor_s: float | None = None, stack: int = 0, eff_matmul: float = EFF_MATMUL) -> StepModel:
+    """The step model of ``rt`` from a measured unpacked step split (host, busy ms) with ``kernels`` GPU kernels at
+    ``tokens_measured`` tokens, already moved to ``rt``'s depth (and for RWKV its launch count). ``floor_s``:
+    the busy time per kernel (default the measured mean, busy / kernels)."""
+    floor = busy_ms / 1e3 / kernels if floor_s is None else floor_s
+    m = StepModel(rt, kernels, host_ms / 1e3 / kernels, floor, min(PER_RUN_KERNELS, kernels / 2), stack,
+                  eff_matmul=eff_matmul)
+    modelled = m._busy_s(tokens_measured, 1)
+    m.scale = busy_ms / 1e3 / modelled if modelled > 0 else 1.0
+    m.tokens_measured = tokens_measured
+    return m
+
+
+def analytic_model(rt: RunType, launches: float, stack: int = 0, eff_matmul: float = EFF_MATMUL) -> StepModel:
+    """A step model without a measurement: ``launches`` kernels at ``LAUNCH_S`` of host time and the fallback floor."""
+    m = StepModel(rt, launches, LAUNCH_S, KERNEL_FLOOR_FALLBACK_S, min(PER_RUN_KERNELS, launches / 2), stack,
+                  eff_matmul=eff_matmul)
+    m.tokens_measured = rt.mean_tokens
+    return m
+
+
+def proportional_pack_ms(model: StepModel, k: int = 1) -> float:
+    """The pessimistic rule for one pack step: every kernel's busy time grows with tokens as it was measured at the
+    short length (no latency part at all), the host time as modelled."""
+    busy = model.busy_ms(k, model.tokens_measured) * model.rt.mean_tokens / model.tokens_measured
+    return model.host_ms(k) + max(busy, model.busy_ms(k))
+
+
+def rwkv_triton_step(rt: RunType, host_ms: float, busy_ms: float, kernels: float, tokens_measured: float,
+                     stack: int = 0) -> StepModel:
+    """RWKV on the Triton WKV (what scan: auto runs on CUDA with triton), modelled from a measurement of the Python
+    loop at ``tokens_measured``: the loop's kernels go (their share of host and busy time with them), four kernels per
+    block come in (forward, backward, the two partial sums), and the kernel's loop over time costs ``WKV_STEP_S`` per
+    step forward and twice that backward, per block."""
+    a, b = RWKV_LAUNCH
+    loop = kernels * b * tokens_measured / (a + b * tokens_measured)  # the loop's share of the launches
+    rest = kernels - loop
+    n = rest + 4 * rt.n_layer
+    extra = 3 * WKV_STEP_S * rt.n_layer
+    m = StepModel(rt, n, host_ms / 1e3 / kernels, busy_ms / 1e3 / kernels, min(PER_RUN_KERNELS, n / 2), stack,
+                  extra_per_token_s=extra)
+    modelled = m._busy_s(tokens_measured, 1)
+    m.scale = busy_ms / 1e3 * rest / kernels / modelled if modelled > 0 else 1.0
+    m.tokens_measured = tokens_measured
+    return m
+
+
+def model_from_table(rt: RunType, table: dict[tuple, Measured], stack: int = 0, rwkv_loop: bool = False,
+                     eff_matmul: float = EFF_MATMUL) -> tuple[StepModel, str] | None:
+    """The step model of ``rt`` from the device check's row of its backbone (its shape, else the nearest depth,
+    rescaled by blocks), and where it came from; None when the backbone has no row with a kernel count. RWKV runs
+    the Triton WKV (scan: auto on CUDA): its ``triton`` row when measured, else modelled from the Python loop's row
+    (``rwkv_triton_step``); ``rwkv_loop``: the loop as measured."""
+    same = [m for s, m in table.items() if s[0] == rt.backbone and (m.main or m.triton)]
+    if not same:
+        return None
+    exact = [m for m in same if m.shape == rt.shape]
+    m = exact[0] if exact else min(same, key=lambda m: abs(m.shape[2] - rt.n_layer))
+    ratio = rt.n_layer / m.shape[2]
+    src = "measured" if exact else f"measured at {m.shape[1]}x{m.shape[2]}, x{ratio:.3g} blocks"
+    triton = rt.backbone == "rwkv" and not rwkv_loop and m.triton is not None
+    row = m.triton if triton else m.main
+    if row is None or not row.get("gpu_kernels_per_step") or not row.get("gpu_busy_ms"):
+        return None
+    tm = row["tokens"]
+    launch = 1.0 if (rt.backbone == "rwkv" and not rwkv_loop and not triton) else launch_ratio(
+        rt.backbone, rt.mean_tokens, tm)
+    host = (row["ms_per_step"] - row["gpu_busy_ms"]) * ratio
+    busy, kernels = row["gpu_busy_ms"] * ratio, row["gpu_kernels_per_step"] * ratio
+    if rt.backbone == "rwkv" and not rwkv_loop and not triton:
+        return (rwkv_triton_step(rt, host, busy, kernels, tm, stack),
+                src + " (Python-loop WKV); Triton WKV modelled")
+    # RWKV's Python loop: its launches (tiny kernels, floor-bound) grow with tokens, host and busy time with them
+    model = step_model(rt, host * launch, busy * launch, kernels * launch, tm, stack=stack, eff_matmul=eff_matmul)
+    return model, src + (", Triton WKV" if triton else "")
 
 
 def pack_key(rt: RunType) -> tuple:
