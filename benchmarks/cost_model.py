@@ -145,9 +145,9 @@ def main(argv: list[str] | None = None, out=None) -> dict:
     ap.add_argument("--slots", type=int, default=DEFAULT_GPU_SLOTS,
                     help=f"processes sharing the GPU (the profile's gpu_slots; default {DEFAULT_GPU_SLOTS}); the host "
                          "needs that many free cores")
-    ap.add_argument("--matmul-efficiency", type=float, default=cost.EFF_MATMUL,
-                    help=f"fraction of {cost.TF32_FLOPS / 1e12:.0f} TFLOP/s TF32 the matmuls reach (default "
-                         f"{cost.EFF_MATMUL}, an assumption)")
+    ap.add_argument("--matmul-efficiency", type=float, default=None,
+                    help=f"fraction of {cost.TF32_FLOPS / 1e12:.0f} TFLOP/s TF32 the matmuls reach (default: the "
+                         f"device check's roofline rows where measured, else {cost.EFF_MATMUL}, an assumption)")
     ap.add_argument("--rwkv-loop", action="store_true",
                     help="RWKV on its Python-loop WKV (scan: torch) instead of the Triton WKV")
     args = ap.parse_args(argv)
@@ -160,6 +160,12 @@ def main(argv: list[str] | None = None, out=None) -> dict:
     rows = read_rows(args.measured)
     reference = load_config(MEASURED_CONFIG) if rows else config
     table = cost.index_measurements(rows, shape_of_row(reference))
+    mm_measured, bw_measured = cost.roofline_efficiencies(rows)
+    eff_mm = args.matmul_efficiency or mm_measured or cost.EFF_MATMUL
+    eff_bw = bw_measured or cost.EFF_BW
+    eff_src = (f"matmuls at {eff_mm:.0%} of TF32 (" + ("given" if args.matmul_efficiency else "measured" if mm_measured
+                                                       else "assumed") + f"), bytes at {eff_bw:.0%} of the bandwidth ("
+               + ("measured" if bw_measured else "assumed") + ")")
     share = share_speedups(rows)
     types = cost.run_types(config)
 
@@ -183,6 +189,7 @@ def main(argv: list[str] | None = None, out=None) -> dict:
     p(f"# Cost model: {args.configfile}  ({len(types)} run types, batch {types[0].batch if types else '-'})")
     p("FLOPs ≈ 6 x params x tokens (= 6 x params x tokens per sequence x batch, per step); tokens per "
       "sequence averaged over the curriculum's points schedule, in the task's own layout.")
+    p(f"roofline work: {eff_src}")
     p("ms/step: the step model (each kernel at its measured floor or its roofline work, whichever is longer); "
       "∝tok: busy time grown in proportion to tokens instead (pessimistic); no-kern: without mamba-ssm and triton")
     hdr = (f"{'task':26} {'model':24} {'backbone':15} {'shape':>7} {'params':>10} {'runs':>4} {'steps':>9} "
@@ -192,8 +199,8 @@ def main(argv: list[str] | None = None, out=None) -> dict:
     for rt in types:
         a, n_launch, _ = analytic(rt)
         got = cost.model_from_table(rt, table, stack=rt.tensors, rwkv_loop=args.rwkv_loop,
-                                    eff_matmul=args.matmul_efficiency)
-        model, src = got or (cost.analytic_model(rt, n_launch, rt.tensors, args.matmul_efficiency), "analytic")
+                                    eff_matmul=eff_mm, eff_bw=eff_bw)
+        model, src = got or (cost.analytic_model(rt, n_launch, rt.tensors, eff_mm, eff_bw), "analytic")
         models[id(rt)] = (model, src)
         ms, ms_prop = model.pack_ms(1), cost.proportional_pack_ms(model, 1)
         mo = cost.measured_step_ms(rt, table, own_scan=True) if rt.backbone in cost.MAMBA_BACKBONES else None
@@ -206,7 +213,7 @@ def main(argv: list[str] | None = None, out=None) -> dict:
         totals["own_scan"] += h_own
         totals["analytic"] += cost.hours(a["ms"], rt.steps, rt.n_runs)
         totals["shared"] += cost.hours(model.shared_per_run_ms(1, slots_max), rt.steps, rt.n_runs)
-        totals["roofline"] += cost.hours(cost.work_s(rt, rt.mean_tokens, args.matmul_efficiency) * 1e3, rt.steps,
+        totals["roofline"] += cost.hours(cost.work_s(rt, rt.mean_tokens, eff_mm, eff_bw) * 1e3, rt.steps,
                                          rt.n_runs)
         p(f"{rt.task:26} {rt.model:24} {rt.backbone:15} {rt.d_model:>3}x{rt.n_layer:<3} {rt.params:>10,} "
           f"{rt.n_runs:>4} {rt.steps:>9,} {rt.mean_tokens:>7.1f} {rt.final_tokens:>5} {rt.tokens:>9.3g} "
@@ -298,8 +305,8 @@ def main(argv: list[str] | None = None, out=None) -> dict:
         f"measured pack steps used for {n_packs_measured} of {len(packs)} groups, the rest modelled") + ")")
     p(f"  a pack step: host time (launches x host time per launch; launches = the unpacked step's + one stack per "
       f"parameter tensor + {cost.PER_RUN_KERNELS} per further run) + GPU time (every shared kernel max(floor, K x "
-      f"its share of the step's roofline work: FLOPs at {args.matmul_efficiency:.0%} of "
-      f"{cost.TF32_FLOPS / 1e12:.0f} TFLOP/s TF32, bytes at {cost.EFF_BW:.0%} of {cost.MEM_BW / 1e12:.1f} TB/s), "
+      f"its share of the step's roofline work: FLOPs at {eff_mm:.0%} of "
+      f"{cost.TF32_FLOPS / 1e12:.0f} TFLOP/s TF32, bytes at {eff_bw:.0%} of {cost.MEM_BW / 1e12:.1f} TB/s), "
       "per-run and stacking kernels at the floor). Floor and host time per launch: the device check's unpacked "
       "row of the backbone, calibrated to reproduce it exactly at K = 1.")
     p(f"  gpu_slots: packs sharing the GPU (at most {slots_max}, and what fits in {GPU_GIB:.0f} GiB at the measured "
@@ -355,8 +362,7 @@ def main(argv: list[str] | None = None, out=None) -> dict:
       + ("a model, not a measurement" if not n_packs_measured else "partly measured")
       + f": {fmt_h(totals['packed'])} [{fmt_h(totals['packed_prop'])}]")
     p(f"  of which GPU-busy time of the packs (the bound no sharing removes): {fmt_h(totals['floor'])}; the roofline "
-      f"work alone (no floors, no host time; FLOPs at {args.matmul_efficiency:.0%} of TF32, bytes at "
-      f"{cost.EFF_BW:.0%} of the bandwidth): {fmt_h(totals['roofline'])}; compute bound at 100 % TF32: "
+      f"work alone (no floors, no host time; {eff_src}): {fmt_h(totals['roofline'])}; compute bound at 100 % TF32: "
       f"{flops / cost.TF32_FLOPS / 3600:,.1f}")
     p(f"estimated GPU-hours today (one run at a time, fp32, measured step times): {num(totals['today'])}")
     p(f"estimated packed GPU-hours: {num(totals['packed'])}")

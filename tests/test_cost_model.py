@@ -5,6 +5,8 @@ import importlib.util
 import io
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -191,3 +193,27 @@ def test_script_prints_the_nlp_and_packing_sections():
     assert "## Packing: K runs folded into one process's kernels (modelled, not measured)" in text
     assert "gpu_slots" in text
     assert text.strip().splitlines()[-1].startswith("estimated packed GPU-hours: ")
+
+
+def test_roofline_bench_runs_on_cpu_and_its_rows_set_the_efficiencies(tmp_path):
+    out = tmp_path / "rows.jsonl"
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu" / "bench_roofline.py"), "--device", "cpu",
+                        "--tiny", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    kinds = {(row["kind"], row.get("pack_k")) for row in rows}
+    assert {("matmul", 1), ("matmul", 8), ("elementwise", None)} <= kinds
+    assert all("error" not in row and row["us_per_kernel"] > 0 for row in rows)
+    assert cost.roofline_efficiencies(rows) == (None, None)  # --tiny rows never stand for the device
+    device = [{"phase": "roofline", "kind": "matmul", "pack_k": 8, "fraction_of_tf32": f} for f in (0.2, 0.3, 0.9)]
+    device += [{"phase": "roofline", "kind": "matmul", "pack_k": 1, "fraction_of_tf32": 0.01},
+               {"phase": "roofline", "kind": "elementwise", "mbytes": 256, "gbps": 3440.0}]
+    mm, bw = cost.roofline_efficiencies(device)
+    assert mm == pytest.approx(0.3) and bw == pytest.approx(0.8)
+    # the script takes them over the assumed ones and says so
+    measured = tmp_path / "measured.jsonl"
+    measured.write_text(MEASURED.read_text() + "".join(json.dumps(d) + "\n" for d in device))
+    totals, buf = _run_script("cpu.yaml", measured=measured)
+    assert "matmuls at 30% of TF32 (measured), bytes at 80% of the bandwidth (measured)" in buf.getvalue()
+    base, _ = _run_script("cpu.yaml")
+    assert totals["roofline"] > base["roofline"]  # 30 % instead of the assumed 50 %: more work time

@@ -322,7 +322,8 @@ class StepModel:
     scale: float = 1.0
     eff_matmul: float = EFF_MATMUL
     extra_per_token_s: float = 0.0
-    tokens_measured: float = 0.0  # the length the calibration used (the pessimistic rule scales from it)
+    tokens_measured: float = 0.0
+    eff_bw: float = EFF_BW  # the length the calibration used (the pessimistic rule scales from it)
 
     @property
     def shared(self) -> float:
@@ -335,7 +336,7 @@ class StepModel:
         return self.launches(k) * self.host_per_kernel_s * 1e3
 
     def _busy_s(self, tokens: float, k: int) -> float:
-        w = work_s(self.rt, tokens, self.eff_matmul) / self.shared  # roofline work per shared kernel, one run
+        w = work_s(self.rt, tokens, self.eff_matmul, self.eff_bw) / self.shared  # roofline work per shared kernel
         own = self.per_run * (1 if k == 1 else k) + (0 if k == 1 else self.stack)
         return self.shared * max(self.floor_s, k * w) + own * self.floor_s
 
@@ -360,28 +361,30 @@ class StepModel:
 
     def knee(self) -> float:
         """K at which the mean shared kernel's work reaches the floor: beyond it a pack's busy time grows with K."""
-        w = work_s(self.rt, self.rt.mean_tokens, self.eff_matmul) / self.shared
+        w = work_s(self.rt, self.rt.mean_tokens, self.eff_matmul, self.eff_bw) / self.shared
         return self.floor_s / w if w else math.inf
 
 
 def step_model(rt: RunType, host_ms: float, busy_ms: float, kernels: float, tokens_measured: float,
-               floor_s: float | None = None, stack: int = 0, eff_matmul: float = EFF_MATMUL) -> StepModel:
+               floor_s: float | None = None, stack: int = 0, eff_matmul: float = EFF_MATMUL,
+               eff_bw: float = EFF_BW) -> StepModel:
     """The step model of ``rt`` from a measured unpacked step split (host, busy ms) with ``kernels`` GPU kernels at
     ``tokens_measured`` tokens, already moved to ``rt``'s depth (and for RWKV its launch count). ``floor_s``:
     the busy time per kernel (default the measured mean, busy / kernels)."""
     floor = busy_ms / 1e3 / kernels if floor_s is None else floor_s
     m = StepModel(rt, kernels, host_ms / 1e3 / kernels, floor, min(PER_RUN_KERNELS, kernels / 2), stack,
-                  eff_matmul=eff_matmul)
+                  eff_matmul=eff_matmul, eff_bw=eff_bw)
     modelled = m._busy_s(tokens_measured, 1)
     m.scale = busy_ms / 1e3 / modelled if modelled > 0 else 1.0
     m.tokens_measured = tokens_measured
     return m
 
 
-def analytic_model(rt: RunType, launches: float, stack: int = 0, eff_matmul: float = EFF_MATMUL) -> StepModel:
+def analytic_model(rt: RunType, launches: float, stack: int = 0, eff_matmul: float = EFF_MATMUL,
+                   eff_bw: float = EFF_BW) -> StepModel:
     """A step model without a measurement: ``launches`` kernels at ``LAUNCH_S`` of host time and the fallback floor."""
     m = StepModel(rt, launches, LAUNCH_S, KERNEL_FLOOR_FALLBACK_S, min(PER_RUN_KERNELS, launches / 2), stack,
-                  eff_matmul=eff_matmul)
+                  eff_matmul=eff_matmul, eff_bw=eff_bw)
     m.tokens_measured = rt.mean_tokens
     return m
 
@@ -394,7 +397,7 @@ def proportional_pack_ms(model: StepModel, k: int = 1) -> float:
 
 
 def rwkv_triton_step(rt: RunType, host_ms: float, busy_ms: float, kernels: float, tokens_measured: float,
-                     stack: int = 0) -> StepModel:
+                     stack: int = 0, eff_matmul: float = EFF_MATMUL, eff_bw: float = EFF_BW) -> StepModel:
     """RWKV on the Triton WKV (what scan: auto runs on CUDA with triton), modelled from a measurement of the Python
     loop at ``tokens_measured``: the loop's kernels go (their share of host and busy time with them), four kernels per
     block come in (forward, backward, the two partial sums), and the kernel's loop over time costs ``WKV_STEP_S`` per
@@ -405,7 +408,7 @@ def rwkv_triton_step(rt: RunType, host_ms: float, busy_ms: float, kernels: float
     n = rest + 4 * rt.n_layer
     extra = 3 * WKV_STEP_S * rt.n_layer
     m = StepModel(rt, n, host_ms / 1e3 / kernels, busy_ms / 1e3 / kernels, min(PER_RUN_KERNELS, n / 2), stack,
-                  extra_per_token_s=extra)
+                  eff_matmul=eff_matmul, extra_per_token_s=extra, eff_bw=eff_bw)
     modelled = m._busy_s(tokens_measured, 1)
     m.scale = busy_ms / 1e3 * rest / kernels / modelled if modelled > 0 else 1.0
     m.tokens_measured = tokens_measured
@@ -413,7 +416,7 @@ def rwkv_triton_step(rt: RunType, host_ms: float, busy_ms: float, kernels: float
 
 
 def model_from_table(rt: RunType, table: dict[tuple, Measured], stack: int = 0, rwkv_loop: bool = False,
-                     eff_matmul: float = EFF_MATMUL) -> tuple[StepModel, str] | None:
+                     eff_matmul: float = EFF_MATMUL, eff_bw: float = EFF_BW) -> tuple[StepModel, str] | None:
     """The step model of ``rt`` from the device check's row of its backbone (its shape, else the nearest depth,
     rescaled by blocks), and where it came from; None when the backbone has no row with a kernel count. RWKV runs
     the Triton WKV (scan: auto on CUDA): its ``triton`` row when measured, else modelled from the Python loop's row
@@ -435,11 +438,23 @@ def model_from_table(rt: RunType, table: dict[tuple, Measured], stack: int = 0, 
     host = (row["ms_per_step"] - row["gpu_busy_ms"]) * ratio
     busy, kernels = row["gpu_busy_ms"] * ratio, row["gpu_kernels_per_step"] * ratio
     if rt.backbone == "rwkv" and not rwkv_loop and not triton:
-        return (rwkv_triton_step(rt, host, busy, kernels, tm, stack),
+        return (rwkv_triton_step(rt, host, busy, kernels, tm, stack, eff_matmul, eff_bw),
                 src + " (Python-loop WKV); Triton WKV modelled")
     # RWKV's Python loop: its launches (tiny kernels, floor-bound) grow with tokens, host and busy time with them
-    model = step_model(rt, host * launch, busy * launch, kernels * launch, tm, stack=stack, eff_matmul=eff_matmul)
+    model = step_model(rt, host * launch, busy * launch, kernels * launch, tm, stack=stack, eff_matmul=eff_matmul,
+                       eff_bw=eff_bw)
     return model, src + (", Triton WKV" if triton else "")
+
+
+def roofline_efficiencies(rows: list[dict]) -> tuple[float | None, float | None]:
+    """(matmul efficiency, bandwidth efficiency) measured by the device check's ``roofline`` phase
+    (benchmarks/gpu/bench_roofline.py): the median fraction of the TF32 figure over the packed (K > 1) matmul
+    shapes, and the best elementwise bandwidth against ``MEM_BW``; None where not measured."""
+    mm = sorted(r["fraction_of_tf32"] for r in rows if r.get("phase") == "roofline" and r.get("kind") == "matmul"
+                and r.get("pack_k", 1) > 1 and r.get("fraction_of_tf32") and not r.get("tiny"))
+    bw = [r["gbps"] for r in rows if r.get("phase") == "roofline" and r.get("kind") == "elementwise"
+          and r.get("gbps") and not r.get("tiny")]
+    return (mm[len(mm) // 2] if mm else None), (min(1.0, max(bw) * 1e9 / MEM_BW) if bw else None)
 
 
 def pack_key(rt: RunType) -> tuple:
