@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..report.latex import FIT_TO_WIDTH, format_number, latex_escape, macro_name, macros_tex
+from ..report.latex import (float_tex, format_number, latex_escape, macro_name, macros_tex, table_tex,
+                            tabular_lines)
 from .models import model_spec
 from .tasks import CATEGORIES, TASK_INFO, TASK_NAMES
 
@@ -76,29 +77,27 @@ def accuracy_table_tex(results: dict[str, str], shots: int, precision: dict[str,
                                               for m in models])
     sub = " & ".join(["", ""] + ["0-shot", f"{shots}-shot"] * len(models))
     prec_row = [" & ".join(["", "precision"] + [rf"\multicolumn{{2}}{{c}}{{{DTYPE_LABEL[precision[m]]}}}"
-                                                 for m in models]) + r" \\"] if precision else []
-    lines = [r"\begin{table}[t]", r"\centering", r"\small",
-             rf"\caption{{Accuracy per task, zero-shot baseline and {shots}-shot ICL, for the models of this run. "
-             r"Substitute tasks are named (no offline source for the original relation). Mean of 18: the "
-             r"unweighted mean over all 18 tasks, substitutes included."
-             + (r" Precision: the floating-point format each model ran in (fp32 wherever it fits on the GPU)."
-                if precision else "")
-             + (r" --: no result for this task and model." if zero.isna().to_numpy().any()
-                or icl.isna().to_numpy().any() else "") + "}",
-             r"\label{tab:nlp-accuracy}", FIT_TO_WIDTH,
-             rf"\begin{{tabular}}{{ll{'rr' * len(models)}}}", r"\toprule", head + r" \\", *prec_row,
-             sub + r" \\", r"\midrule"]
+                                                 for m in models])] if precision else []
+    caption = (rf"Accuracy per task, zero-shot baseline and {shots}-shot ICL, for the models of this run. "
+               r"Substitute tasks are named (no offline source for the original relation). Mean of 18: the "
+               r"unweighted mean over all 18 tasks, substitutes included."
+               + (r" Precision: the floating-point format each model ran in (fp32 wherever it fits on the GPU)."
+                  if precision else "")
+               + (r" --: no result for this task and model." if zero.isna().to_numpy().any()
+                  or icl.isna().to_numpy().any() else ""))
+    body = []
     for t in TASK_NAMES:
         cells = []
         for m in models:
             cells += ["--" if pd.isna(v) else format_number(v, 2) for v in (zero.at[t, m], icl.at[t, m])]
-        lines.append(" & ".join([TASK_INFO[t].category, latex_escape(task_label(t))] + cells) + r" \\")
-    lines.append(r"\midrule")
+        body.append(" & ".join([TASK_INFO[t].category, latex_escape(task_label(t))] + cells) + r" \\")
+    body.append(r"\midrule")
     cells = []
     for m in models:
         cells += [format_number(zero[m].mean(), 3), format_number(icl[m].mean(), 3)]
-    lines += [" & ".join(["", "mean of 18"] + cells) + r" \\", r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
-    return "\n".join(lines)
+    body.append(" & ".join(["", "mean of 18"] + cells) + r" \\")
+    return table_tex(caption, "tab:nlp-accuracy", f"ll{'rr' * len(models)}", [head, *prec_row, sub], body,
+                     r"\small", "t")
 
 
 # Where G's NLP numbers come from (``workflow/resources/reference/README.md``), for the captions.
@@ -130,15 +129,13 @@ def reference_table_tex(results: dict[str, str], reference_csv: str) -> str:
     rows = [("mean of 18", "mean_18_tasks", TASK_NAMES),
             (f"mean of {len(MATCHED_TASKS)} matched", None, MATCHED_TASKS)] + [
         (f"mean {c}", f"mean_{c}", [t for t in TASK_NAMES if TASK_INFO[t].category == c]) for c in CATEGORIES]
-    lines = [r"\begin{table}[t]", r"\centering", r"\small",
-             rf"\caption{{Our 5-shot mean accuracies beside G's. {G_TABLE_SOURCE}. Matched: the tasks whose "
-             r"relation is G's (substitutes excluded); G's value for it is the mean of their two-decimal "
-             r"per-task values. --: G did not evaluate this model." + _mamba_note(ref, results) + "}",
-             r"\label{tab:nlp-reference}", FIT_TO_WIDTH,
-             rf"\begin{{tabular}}{{l{'rr' * len(results)}}}", r"\toprule",
-             " & ".join(["Mean"] + [rf"\multicolumn{{2}}{{c}}{{{latex_escape(model_spec(m).label)}}}"
-                                    for m in results]) + r" \\",
-             " & ".join([""] + ["ours", "G"] * len(results)) + r" \\", r"\midrule"]
+    caption = (rf"Our 5-shot mean accuracies beside G's. {G_TABLE_SOURCE}. Matched: the tasks whose "
+               r"relation is G's (substitutes excluded); G's value for it is the mean of their two-decimal "
+               r"per-task values. --: G did not evaluate this model." + _mamba_note(ref, results))
+    head = [" & ".join(["Mean"] + [rf"\multicolumn{{2}}{{c}}{{{latex_escape(model_spec(m).label)}}}"
+                                   for m in results]),
+            " & ".join([""] + ["ours", "G"] * len(results))]
+    body = []
     for label, key, tasks in rows:
         cells = []
         for m in results:
@@ -148,9 +145,8 @@ def reference_table_tex(results: dict[str, str], reference_csv: str) -> str:
             else:
                 pub = ref.at[key, m] if m in ref.columns else float("nan")
             cells += [format_number(ours, 3), "--" if pd.isna(pub) else format_number(float(pub), 3)]
-        lines.append(" & ".join([label] + cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
-    return "\n".join(lines)
+        body.append(" & ".join([label] + cells) + r" \\")
+    return table_tex(caption, "tab:nlp-reference", f"l{'rr' * len(results)}", head, body, r"\small", "t")
 
 
 def reference_tasks_table_tex(results: dict[str, str], reference_csv: str) -> str:
@@ -159,39 +155,37 @@ def reference_tasks_table_tex(results: dict[str, str], reference_csv: str) -> st
     model the table says so (small configs run local models G did not evaluate)."""
     ref = pd.read_csv(reference_csv).set_index("task")
     models = [m for m in results if m in ref.columns]
-    head = [r"\begin{table}[tp]", r"\centering", r"\scriptsize", r"\setlength{\tabcolsep}{3pt}",
-            r"\caption{Per task, ours\,/\,G's 5-shot accuracy "
-            rf"for the {len(MATCHED_TASKS)} tasks whose relation is G's; substitutes are left out. {G_TABLE_SOURCE}. "
-            r"Our data are rebuilt and the translation metric is changed (Section~\ref{sec:nlp}). Mean of 18: "
-            r"all 18 tasks, substitutes included. --: no result.}",
-            r"\label{tab:nlp-reference-tasks}"]
+    caption = (rf"Per task, ours\,/\,G's 5-shot accuracy for the {len(MATCHED_TASKS)} tasks whose relation is G's; "
+               rf"substitutes are left out. {G_TABLE_SOURCE}. "
+               r"Our data are rebuilt and the translation metric is changed (Section~\ref{sec:nlp}). Mean of 18: "
+               r"all 18 tasks, substitutes included. --: no result.")
+
+    def frame(content: list[str]) -> str:
+        return float_tex(caption, "tab:nlp-reference-tasks", content, r"\scriptsize", "tp",
+                         preamble=[r"\setlength{\tabcolsep}{3pt}"])
+
     if not models:
-        return "\n".join(head + [r"G evaluated no model of this run; the per-task comparison "
-                                 r"needs the models of G.", r"\end{table}", ""])
+        return frame([r"G evaluated no model of this run; the per-task comparison needs the models of G."])
     icl = accuracy_wide(results, "icl")
 
     def cell(ours: float, pub: float) -> str:
         return ("--" if pd.isna(ours) else format_number(ours, 2)) + r"\,/\," + (
             "--" if pd.isna(pub) else format_number(pub, 2))
 
-    lines = list(head)
+    content = []
     for start in range(0, len(models), TASK_TABLE_MODELS):  # a block of columns per group of models
         group = models[start:start + TASK_TABLE_MODELS]
-        lines += ([r"\par\medskip"] if start else []) + [
-            rf"\begin{{tabular}}{{ll{'r' * len(group)}}}", r"\toprule",
-            " & ".join(["Category", "Task"] + [latex_escape(model_spec(m).label) for m in group]) + r" \\",
-            r"\midrule"]
-        for t in MATCHED_TASKS:
-            cells = [cell(icl.at[t, m], float(ref.at[t, m])) for m in group]
-            lines.append(" & ".join([TASK_INFO[t].category, latex_escape(TASK_INFO[t].label)] + cells) + r" \\")
-        lines.append(r"\midrule")
-        lines.append(" & ".join(["", f"mean of {len(MATCHED_TASKS)} matched"] + [
+        body = [" & ".join([TASK_INFO[t].category, latex_escape(TASK_INFO[t].label)]
+                           + [cell(icl.at[t, m], float(ref.at[t, m])) for m in group]) + r" \\"
+                for t in MATCHED_TASKS]
+        body.append(r"\midrule")
+        body.append(" & ".join(["", f"mean of {len(MATCHED_TASKS)} matched"] + [
             cell(icl.loc[MATCHED_TASKS, m].mean(), _published_mean(ref, m, MATCHED_TASKS)) for m in group]) + r" \\")
-        lines.append(" & ".join(["", "mean of 18"] + [
+        body.append(" & ".join(["", "mean of 18"] + [
             cell(icl[m].mean(), float(ref.at["mean_18_tasks", m])) for m in group]) + r" \\")
-        lines += [r"\bottomrule", r"\end{tabular}"]
-    lines += [r"\end{table}", ""]
-    return "\n".join(lines)
+        head = " & ".join(["Category", "Task"] + [latex_escape(model_spec(m).label) for m in group])
+        content += ([r"\par\medskip"] if start else []) + tabular_lines(f"ll{'r' * len(group)}", head, body, fit=False)
+    return frame(content)
 
 
 def published_curves(reference_csv: str | None, models: list[str]) -> pd.DataFrame:

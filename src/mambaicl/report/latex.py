@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -163,14 +164,33 @@ def interval_text(ci: float) -> str:
             r"seeds); a value without $\pm$ has an interval of zero width.")
 
 
-def table_tex(caption: str, label: str, cols: str, head: str, body: list[str], size: str = r"\small",
-              placement: str = "htbp") -> str:
-    """The frame every results table shares: a ``placement`` float in font ``size``, caption and label above,
-    the tabular (column spec ``cols``) shrunk to the text width only when wider (``FIT_TO_WIDTH``), booktabs
-    rules around the ``head`` row (cells joined with &, without the row end) and the ``body`` lines."""
-    return "\n".join([rf"\begin{{table}}[{placement}]", r"\centering", size, rf"\caption{{{caption}}}",
-                      rf"\label{{{label}}}", FIT_TO_WIDTH, rf"\begin{{tabular}}{{{cols}}}", r"\toprule", head + r" \\",
-                      r"\midrule", *body, r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""])
+def tabular_lines(cols: str, head: str | Sequence[str], body: list[str], fit: bool = True) -> list[str]:
+    """A booktabs tabular (column spec ``cols``) as lines: rules around the ``head`` rows (cells joined with &,
+    without the row end; a str is one row, an empty sequence none and no rule under them) and the ``body``
+    lines, inside the ``FIT_TO_WIDTH`` box with ``fit`` (shrunk to the text width only when wider)."""
+    heads = [head] if isinstance(head, str) else list(head)
+    lines = ([FIT_TO_WIDTH] if fit else []) + [rf"\begin{{tabular}}{{{cols}}}", r"\toprule"]
+    if heads:
+        lines += [h + r" \\" for h in heads] + [r"\midrule"]
+    return lines + [*body, r"\bottomrule", r"\end{tabular}}" if fit else r"\end{tabular}"]
+
+
+def float_tex(caption: str, label: str, content: list[str], size: str = r"\small", placement: str = "htbp",
+              lead: Sequence[str] = (), preamble: Sequence[str] = ()) -> str:
+    r"""The table float around ``content`` (lines: a ``tabular_lines``, or several): ``placement``, then the
+    ``lead`` lines (float-local switches such as ``\ledgerrefs``), centering, font ``size`` (none if empty),
+    the ``preamble`` lines (e.g. ``\setlength{\tabcolsep}{3pt}``), caption and label above the content."""
+    return "\n".join([rf"\begin{{table}}[{placement}]", *lead, r"\centering", *([size] if size else []), *preamble,
+                      rf"\caption{{{caption}}}", rf"\label{{{label}}}", *content, r"\end{table}", ""])
+
+
+def table_tex(caption: str, label: str, cols: str, head: str | Sequence[str], body: list[str],
+              size: str = r"\small", placement: str = "htbp", *, fit: bool = True, lead: Sequence[str] = (),
+              preamble: Sequence[str] = ()) -> str:
+    """The frame every table of the report shares: a ``float_tex`` float (``placement``, ``size``, ``lead``,
+    ``preamble``; caption and label above) around one ``tabular_lines`` tabular (``cols``, ``head``, ``body``,
+    ``fit``): booktabs rules, shrunk to the text width only when wider unless ``fit`` is False."""
+    return float_tex(caption, label, tabular_lines(cols, head, body, fit), size, placement, lead, preamble)
 
 
 DASH_BEYOND_TABLE = "the model's learned positional table ends before this $k$"

@@ -18,7 +18,7 @@ import pandas as pd
 import yaml
 
 from ..config import spec_hash
-from .latex import FIT_TO_WIDTH, format_duration, latex_escape
+from .latex import format_duration, latex_escape, table_tex
 
 def tt_path(text: str) -> str:
     """A path or name in typewriter type that may break after each slash."""
@@ -179,17 +179,15 @@ def figure_map_tex(labels: list[str]) -> str:
     PDF has (``labels``: every float label its TeX defines), and the papers' item it corresponds to."""
     # \ledgerrefs (paper/floats.sty, local to the float): the map points across the whole report, so its
     # references are not first references (the per-seed appendix table is referenced nowhere earlier).
-    lines = [r"\begin{table}[tbp]", r"\ledgerrefs", r"\centering", r"\small",
-             r"\caption{Where each of our figures and tables sits in the papers. Numbering the spec marks as "
-             r"unconfirmed is flagged; ``ours'' marks additions.}", r"\label{tab:paper-map}", FIT_TO_WIDTH,
-             r"\begin{tabular}{@{}>{\raggedright\arraybackslash}p{4.2cm}l>{\raggedright\arraybackslash}p{6.8cm}@{}}",
-             r"\toprule", r"Ours & Content & In the papers \\", r"\midrule"]
+    body = []
     for prefix, kind, what, theirs in PAPER_MAP:
         mine = [lab for lab in labels if (lab.startswith(prefix) if prefix.endswith("-") else lab == prefix)]
         if mine:
-            lines.append(rf"{_refs(kind, mine)} & {what} & {theirs} \\")
-    lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
-    return "\n".join(lines)
+            body.append(rf"{_refs(kind, mine)} & {what} & {theirs} \\")
+    return table_tex(r"Where each of our figures and tables sits in the papers. Numbering the spec marks as "
+                     r"unconfirmed is flagged; ``ours'' marks additions.", "tab:paper-map",
+                     r"@{}>{\raggedright\arraybackslash}p{4.2cm}l>{\raggedright\arraybackslash}p{6.8cm}@{}",
+                     "Ours & Content & In the papers", body, r"\small", "tbp", lead=[r"\ledgerrefs"])
 
 
 # --- the provenance section and config appendix ------------------------------------------------------------
@@ -243,41 +241,36 @@ def provenance_section_tex(config: dict, config_files: dict[str, str], commit: s
              r"\end{itemize}", "",
              r"\paragraph{Hardware and software.} Table~\ref{tab:environment} lists the machine and the package "
              r"versions of the job that wrote this section (every job of a run uses the same environment).",
-             "", r"\begin{table}[htbp]", r"\centering", r"\small",
-             r"\caption{Machine and software of this run.}", r"\label{tab:environment}",
-             r"\begin{tabular}{@{}ll@{\qquad}ll@{}}", r"\toprule"]
+             ""]
     left = list(hardware.items())
     right = list(versions.items())
     n = max(len(left), len(right))
     left += [("", "")] * (n - len(left))
     right += [("", "")] * (n - len(right))
-    lines.append(r"Hardware & & Package & Version \\ \midrule")
-    for (k1, v1), (k2, v2) in zip(left, right):
-        lines.append(rf"{e(k1)} & {e(v1)} & {e(k2)} & \texttt{{{e(v2)}}} \\")
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+    # this head row shares its line with its rule, so it travels in the body (no head rows)
+    env = [r"Hardware & & Package & Version \\ \midrule"] + [
+        rf"{e(k1)} & {e(v1)} & {e(k2)} & \texttt{{{e(v2)}}} \\" for (k1, v1), (k2, v2) in zip(left, right)]
+    lines += [table_tex("Machine and software of this run.", "tab:environment", r"@{}ll@{\qquad}ll@{}", (), env,
+                        fit=False)]
     total = float(stages.seconds.sum()) if len(stages) else 0.0
     train_total = sum(train_seconds.values())
     lines += [r"\paragraph{Compute.} Table~\ref{tab:compute} gives the wall time of each stage, summed over its "
               r"jobs from the attempt times the jobs write to their declared logs (\texttt{logs/<run>/<stage>/}; "
               r"jobs run in parallel, so the sum exceeds the elapsed time). Training alone, from the "
               rf"\texttt{{elapsed\_s}} column of the runs' \texttt{{train\_metrics.csv}}, took {format_duration(train_total)} "
-              rf"over {len(train_seconds)} runs; all stages together {format_duration(total)}.", "",
-              r"\begin{table}[htbp]", r"\centering", r"\small", r"\caption{Wall time per stage (summed over jobs).}",
-              r"\label{tab:compute}", r"\begin{tabular}{@{}lrr@{}}", r"\toprule", r"Stage & Jobs & Time \\",
-              r"\midrule"]
-    for r in stages.itertuples():
-        lines.append(rf"{e(r.stage)} & {r.jobs} & {format_duration(r.seconds) if r.seconds == r.seconds else '--'} \\")
-    lines += [r"\midrule", rf"all & {int(stages.jobs.sum()) if len(stages) else 0} & {format_duration(total)} \\",
-              r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+              rf"over {len(train_seconds)} runs; all stages together {format_duration(total)}.", ""]
+    compute = [rf"{e(r.stage)} & {r.jobs} & {format_duration(r.seconds) if r.seconds == r.seconds else '--'} \\"
+               for r in stages.itertuples()]
+    compute += [r"\midrule", rf"all & {int(stages.jobs.sum()) if len(stages) else 0} & {format_duration(total)} \\"]
+    lines += [table_tex("Wall time per stage (summed over jobs).", "tab:compute", "@{}lrr@{}", "Stage & Jobs & Time",
+                        compute, fit=False)]
     lines += [r"\paragraph{Evaluation prompts.} Every model and baseline of a task reads the same fixed prompt "
               r"set, written once and checked against the SHA-256 in its sidecar (\texttt{eval\_prompts.json}) "
-              r"before each evaluation. Table~\ref{tab:prompt-checksums} lists them (first 16 hex digits).", "",
-              r"\begin{table}[htbp]", r"\centering", r"\small", r"\caption{Evaluation prompt sets and their checksums.}",
-              r"\label{tab:prompt-checksums}", FIT_TO_WIDTH, r"\begin{tabular}{@{}llll@{}}", r"\toprule",
-              r"Prompt set & Shape & Seed & SHA-256 \\", r"\midrule"]
-    for r in checksums.itertuples():
-        lines.append(rf"\texttt{{{e(r.name)}}} & {e(r.shape)} & {r.seed} & \texttt{{{e(str(r.sha256)[:16])}}} \\")
-    lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
+              r"before each evaluation. Table~\ref{tab:prompt-checksums} lists them (first 16 hex digits).", ""]
+    sums = [rf"\texttt{{{e(r.name)}}} & {e(r.shape)} & {r.seed} & \texttt{{{e(str(r.sha256)[:16])}}} \\"
+            for r in checksums.itertuples()]
+    lines += [table_tex("Evaluation prompt sets and their checksums.", "tab:prompt-checksums", "@{}llll@{}",
+                        "Prompt set & Shape & Seed & SHA-256", sums)]
     lines += [r"\paragraph{Our figures and the papers'.} Table~\ref{tab:paper-map} maps each family of our "
               r"figures and tables to the papers' numbering.", "", figure_map_tex(labels)]
     return "\n".join(lines) + "\n"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import iter_runs
-from .latex import FIT_TO_WIDTH, format_duration, latex_escape
+from .latex import format_duration, latex_escape, table_tex
 from .provenance import hardware_text, last_elapsed, tt_path
 
 # --- the papers' protocol (the constants the "This run" table sets beside the run's) -------------------------
@@ -105,21 +105,19 @@ def run_protocol_table(run: dict, paper: dict, run_params: pd.DataFrame, paper_p
             ("Precision", "precision"), ("Hardware", "hardware"), ("Compute", "compute")]
     head = " & ".join(["", PAPER_TITLES["grazzi"], PAPER_TITLES["park"],
                        r"\textbf{This run}\newline{\footnotesize " + tt_path(config_name) + "}"])
-    lines = [r"\begin{table}[tbp]", r"\centering", r"\small",
-             r"\caption{This run's protocol beside the papers' (their columns: \texttt{workflow/config/paper.yaml}, "
-             r"the papers' protocol as this package encodes it, and the reference parameter counts of "
-             r"\texttt{param\_counts.csv}, measured from the releases' code or derived). Ranges span "
-             r"the runs of each column; Grazzi et al.'s widths are their ``standard'' size. The numbers in this PDF "
-             r"come from the last column only.}",
-             r"\label{tab:run-protocol}", FIT_TO_WIDTH,
-             r"\begin{tabular}{@{}>{\raggedright\arraybackslash}p{3.2cm}>{\raggedright\arraybackslash}p{3.3cm}"
-             r">{\raggedright\arraybackslash}p{3.3cm}>{\raggedright\arraybackslash}p{4.2cm}@{}}",
-             r"\toprule", head + r" \\", r"\midrule"]
+    body = []
     for title, key in rows:
         cells = [cols["grazzi"].get(key, "--"), cols["park"].get(key, "--"), this.get(key, "--")]
-        lines.append(" & ".join([title] + [latex_escape(str(c)) for c in cells]) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
-    return "\n".join(lines)
+        body.append(" & ".join([title] + [latex_escape(str(c)) for c in cells]) + r" \\")
+    caption = (r"This run's protocol beside the papers' (their columns: \texttt{workflow/config/paper.yaml}, "
+               r"the papers' protocol as this package encodes it, and the reference parameter counts of "
+               r"\texttt{param\_counts.csv}, measured from the releases' code or derived). Ranges span "
+               r"the runs of each column; Grazzi et al.'s widths are their ``standard'' size. The numbers in this PDF "
+               r"come from the last column only.")
+    return table_tex(caption, "tab:run-protocol",
+                     r"@{}>{\raggedright\arraybackslash}p{3.2cm}>{\raggedright\arraybackslash}p{3.3cm}"
+                     r">{\raggedright\arraybackslash}p{3.3cm}>{\raggedright\arraybackslash}p{4.2cm}@{}",
+                     head, body, r"\small", "tbp")
 
 
 def run_protocol_job(run_config: dict, paper_yaml: str, schema: str, run_params_csv: str, paper_params_csv: str,

@@ -9,8 +9,7 @@ import pandas as pd
 from ..analysis.verdicts import SYMBOLS
 from ..config import iter_runs, model_label, seeds_of, train_spec
 from .labels import metric_info, metric_label, order_rows, report_k_values, row_key, task_title
-from .latex import (FIT_TO_WIDTH, error_table_tex, format_interval, format_number, interval_text, latex_escape,
-                    table_tex)
+from .latex import error_table_tex, format_interval, format_number, interval_text, latex_escape, table_tex
 
 
 # ``status`` of a row of ``param_counts.csv`` -> (mark, caption legend); see that file's README.
@@ -49,14 +48,12 @@ def table_param_counts_job(counts_csv: str, out_tex: str, reference_csv: str | N
     legend = [f"\\textsuperscript{{{m}}}: {text}" for s, (m, text) in PARAM_STATUS.items() if s in used]
     if "--" in used:
         legend.append("--: the reference files give no count for this size")
-    lines = [r"\begin{table}[t]", r"\centering",
-             r"\caption{Effective parameters (trainable, receiving gradients) of every configured model, counted "
-             r"by instantiating it, beside the reference count for that size from the papers' releases"
-             + ("; " + "; ".join(legend) if legend else "") + ".}",
-             r"\label{tab:param-counts}", FIT_TO_WIDTH, r"\begin{tabular}{llrrrr}", r"\toprule",
-             r"Model & Backbone & $d$ & Layers & Parameters & Reference \\", r"\midrule", *body,
-             r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
-    Path(out_tex).write_text("\n".join(lines))
+    caption = (r"Effective parameters (trainable, receiving gradients) of every configured model, counted by "
+               r"instantiating it, beside the reference count for that size from the papers' releases"
+               + ("; " + "; ".join(legend) if legend else "") + ".")
+    Path(out_tex).write_text(table_tex(caption, "tab:param-counts", "llrrrr",
+                                       r"Model & Backbone & $d$ & Layers & Parameters & Reference", body,
+                                       size="", placement="t"))  # no font size: the natural one
 
 
 def table_errors_job(task: str, curves_csv: str, data_meta: str, k_values: list[int], out_tex: str,
@@ -85,20 +82,19 @@ def training_table_job(config: dict, out_tex: str) -> None:
     df = pd.DataFrame(rows)
     keys = ["task", "schedule", "lr", "clip", "steps", "precision", "seeds"]
     grouped = df.groupby(keys, sort=False, dropna=False)["model"].apply(lambda m: ", ".join(dict.fromkeys(m)))
-    lines = [r"\begin{table}[tbp]", r"\centering", r"\scriptsize",
-             r"\caption{Training as configured for this run: Adam $(0.9, 0.999)$ without weight decay, batch "
-             rf"{config['train']['batch_size']}, fresh prompts at every step; schedule (cosine annealing to zero or "
-             r"constant), learning rate, gradient-norm clip, steps and seeds per task and group of models; "
-             r"clip --: no clipping.}",
-             r"\label{tab:training}", FIT_TO_WIDTH, r"\begin{tabular}{llllrrl}", r"\toprule",
-             r"Task & Models & Schedule & LR & Clip & Steps & Seeds \\", r"\midrule"]
+    caption = (r"Training as configured for this run: Adam $(0.9, 0.999)$ without weight decay, batch "
+               rf"{config['train']['batch_size']}, fresh prompts at every step; schedule (cosine annealing to zero or "
+               r"constant), learning rate, gradient-norm clip, steps and seeds per task and group of models; "
+               r"clip --: no clipping.")
+    body = []
     for (task, schedule, lr, clip, steps, precision, seeds), models in grouped.items():
         sched = schedule + ("" if precision == "fp32" else f", {precision}")
         clip_s = "--" if clip is None or pd.isna(clip) else f"{clip:g}"
-        lines.append(" & ".join([latex_escape(task), latex_escape(models), sched, f"{lr:g}", clip_s, f"{steps:,}",
-                                 seeds]) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
-    Path(out_tex).write_text("\n".join(lines))
+        body.append(" & ".join([latex_escape(task), latex_escape(models), sched, f"{lr:g}", clip_s, f"{steps:,}",
+                                seeds]) + r" \\")
+    Path(out_tex).write_text(table_tex(caption, "tab:training", "llllrrl",
+                                       "Task & Models & Schedule & LR & Clip & Steps & Seeds", body, r"\scriptsize",
+                                       "tbp"))
 
 
 def window_means(curves, window: int):
@@ -236,14 +232,12 @@ def table_verdicts_job(verdicts_csv: str, task_titles: dict[str, str], model_lab
     if "--" in used:
         notes.append("--: the model is not run on this task")
     legend = ("; ".join(notes) + ".") if notes else ""
-    lines = [r"\begin{table}[tbp]", r"\centering", r"\small",
-             r"\caption{Park et al.'s Table~1 replicated: our verdict from the measured curves at the window the "
-             r"text states (score in parentheses: window error, or accuracy for parity), then Park et al.'s "
-             r"verdict as reconstructed from their abstract and secondary sources (their paper's text was not "
-             r"available; unmarked cells are corroborated there). "
-             r"\checkmark{} on par, $\blacktriangle$ performance gap, $\times$ fails to learn; the rule is "
-             rf"stated in the text. {legend}}}", r"\label{tab:verdicts}",
-             FIT_TO_WIDTH, rf"\begin{{tabular}}{{l{'c' * len(models)}}}", r"\toprule",
-             " & ".join(["Task"] + [latex_escape(model_labels.get(m, m)) for m in models]) + r" \\", r"\midrule",
-             *body, r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
-    Path(out_tex).write_text("\n".join(lines))
+    caption = (r"Park et al.'s Table~1 replicated: our verdict from the measured curves at the window the "
+               r"text states (score in parentheses: window error, or accuracy for parity), then Park et al.'s "
+               r"verdict as reconstructed from their abstract and secondary sources (their paper's text was not "
+               r"available; unmarked cells are corroborated there). "
+               r"\checkmark{} on par, $\blacktriangle$ performance gap, $\times$ fails to learn; the rule is "
+               rf"stated in the text. {legend}")
+    head = " & ".join(["Task"] + [latex_escape(model_labels.get(m, m)) for m in models])
+    Path(out_tex).write_text(table_tex(caption, "tab:verdicts", f"l{'c' * len(models)}", head, body, r"\small",
+                                       "tbp"))
