@@ -325,6 +325,13 @@ def test_bench_steps_plans_packs_and_the_triton_path():
     assert bs.SCAN_OF["fallback"] == "torch" and set(bs.SCAN_OF) == set(bs.PATHS)
     with pytest.raises(SystemExit):
         bs.parse_args(["--pack", "0"])
+    # the device check's pack phase times every backbone, the Mamba-containing ones first
+    import re
+
+    phase = (GPU / "device_check.sh").read_text().split("run_phase pack ", 1)[1].split("\n\n", 1)[0]
+    pairs = re.findall(r"\b\w+:\w+\b", phase)
+    assert sorted(pairs) == sorted(bs.BY_BACKBONE.values()) and "--pack 1 4 8" in phase
+    assert {backbone(p) for p in pairs[:3]} == set(bs.MAMBA_BACKBONES)
 
 
 def test_bench_steps_times_packs_on_a_cpu(tmp_path, capsys):

@@ -289,9 +289,13 @@ run_phase triton "$OUT/phases.log" "$PYTHON" "$HERE/bench_steps.py" --out "$RESU
   --pairs linear_regression:mamba linear_regression:rwkv --paths triton --precisions fp32 --steps 10 --warmup 3 \
   --max-seconds 4
 
-# scan: auto picks mamba-ssm's kernels where they import, else Triton: the path the workflow's jobs would run
+# scan: auto picks mamba-ssm's kernels where they import, else Triton: the path the workflow's jobs would run.
+# Every backbone (bench_steps.py's BY_BACKBONE), the Mamba-containing ones first (packing is for their runs
+# above all), the slowest (S4, RWKV) last: a phase cut at its limit loses those.
 run_phase pack "$OUT/phases.log" "$PYTHON" "$HERE/bench_steps.py" --out "$RESULTS" --profile "${BENCH_ARGS[@]}" --phase pack \
-  --group all --paths auto --precisions fp32 --pack 1 4 8 --steps 5 --warmup 2 --max-seconds 2
+  --pairs linear_regression:mamba relu_nn:standard_hybrid relu_nn:mambaformer linear_regression:transformer \
+  relu_nn:s4_park relu_nn:s4_mamba linear_regression:s4 linear_regression:rwkv \
+  --paths auto --precisions fp32 --pack 1 4 8 --steps 5 --warmup 2 --max-seconds 1.5
 
 if selected snakemake; then
   rm -rf results/gpu_check logs/gpu_check
