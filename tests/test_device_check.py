@@ -54,8 +54,10 @@ def test_dry_run_plans_every_phase_in_order_and_writes_nothing(tmp_path):
     out = device_check("--dry-run", env={"OUT": str(tmp_path / "out"), "PREPARED": str(tmp_path / "none")})
     assert out.returncode == 0, out.stderr
     phases = [line.split()[1] for line in out.stdout.splitlines() if line.strip().startswith("phase ")]
-    assert phases == ["env", "build", "bench", "fallback", "wait", "pytest", "kernels", "snakemake", "share"]
+    assert phases == ["env", "build", "bench", "fallback", "wait", "pytest", "kernels", "triton", "pack", "snakemake",
+                      "share"]
     assert "DEADLINE=540s" in out.stdout and "run prepare.sh" in out.stdout
+    assert "phase triton (limit 45s)" in out.stdout and "phase pack (limit 120s)" in out.stdout
     assert not (tmp_path / "out").exists()
 
 
@@ -69,7 +71,9 @@ def test_phase_selection(tmp_path):
 
     assert phases("--phases", "pytest,bench") == ["env", "bench", "pytest"]  # run order; env always
     assert phases("--phases=kernels") == ["env", "kernels"]
-    assert phases("--skip", "build,wait,share") == ["env", "bench", "fallback", "pytest", "kernels", "snakemake"]
+    assert phases("--skip", "build,wait,share") == ["env", "bench", "fallback", "pytest", "kernels", "triton", "pack",
+                                                    "snakemake"]
+    assert phases("--phases", "pack,triton") == ["env", "triton", "pack"]
     assert "DEADLINE=300s" in device_check("--dry-run", env=env).stdout
     for bad in (["--phases", "bench,gpu"], ["--skip", "nope"], ["--frobnicate"]):
         out = device_check("--dry-run", *bad, env=env)
@@ -306,6 +310,56 @@ def test_bench_steps_plans_one_paper_config_per_backbone():
         bs.parse_args(["--pairs", "transformer"])
 
 
+def test_bench_steps_plans_packs_and_the_triton_path():
+    bs = load("bench_steps")
+    backbone = {pair: b for b, pair in bs.BY_BACKBONE.items()}.get
+    args = bs.parse_args(["--group", "all", "--paths", "triton", "--pack", "1", "4", "--device", "cpu"])
+    rows = bs.planned_rows(args, backbone)
+    assert {r["backbone"] for r in rows} == {"mamba", "standard_hybrid", "mambaformer", "rwkv"}  # Mamba or RWKV blocks
+    assert [r["pack_k"] for r in rows if r["backbone"] == "rwkv"] == [1, 4]
+    args = bs.parse_args(["--group", "all", "--paths", "auto", "kernels", "--pack", "8", "--precisions", "fp32"])
+    rows = bs.planned_rows(args, backbone)
+    assert len([r for r in rows if r["path"] == "auto"]) == len(bs.BY_BACKBONE)
+    assert {r["backbone"] for r in rows if r["path"] == "kernels"} == set(bs.MAMBA_BACKBONES)
+    assert "pack_k" not in bs.planned_rows(bs.parse_args(["--device", "cpu"]), backbone)[0]
+    assert bs.SCAN_OF["fallback"] == "torch" and set(bs.SCAN_OF) == set(bs.PATHS)
+    with pytest.raises(SystemExit):
+        bs.parse_args(["--pack", "0"])
+    # the device check's pack phase times every backbone, the Mamba-containing ones first
+    import re
+
+    phase = (GPU / "device_check.sh").read_text().split("run_phase pack ", 1)[1].split("\n\n", 1)[0]
+    pairs = re.findall(r"\b\w+:\w+\b", phase)
+    assert sorted(pairs) == sorted(bs.BY_BACKBONE.values()) and "--pack 1 4 8" in phase
+    assert {backbone(p) for p in pairs[:3]} == set(bs.MAMBA_BACKBONES)
+
+
+def test_bench_steps_times_packs_on_a_cpu(tmp_path, capsys):
+    """The pack rows of a real (tiny) run: one per K, the trainer's packed step, and an error row for a path that
+    cannot run here (mamba-ssm's kernels, Triton without its interpreter), after which the loop goes on."""
+    bs = load("bench_steps")
+    out = tmp_path / "rows.jsonl"
+    assert bs.main(["--device", "cpu", "--tiny", "--steps", "1", "--warmup", "0", "--pack", "1", "2", "--profile",
+                    "--precisions", "fp32", "--pairs", "linear_regression:mamba", "linear_regression:transformer",
+                    "--paths", "kernels", "fallback", "auto", "--phase", "pack", "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["backbone"], r["path"], r["pack_k"]) for r in rows] == [
+        ("mamba", "kernels", 1), ("mamba", "kernels", 2), ("mamba", "fallback", 1), ("mamba", "fallback", 2),
+        ("mamba", "auto", 1), ("mamba", "auto", 2), ("gpt2", "auto", 1), ("gpt2", "auto", 2)]
+    assert all(r["phase"] == "pack" for r in rows)
+    assert rows[0]["scan"] == "kernels" and "ConfigError" in rows[0]["error"] and "ms_per_step" not in rows[0]
+    for r in rows[2:]:
+        assert "error" not in r, r
+        assert r["ms_per_run_step"] == pytest.approx(r["ms_per_step"] / r["pack_k"], abs=1e-3)
+        assert len(r["losses"]) == r["pack_k"] and r["steps_timed"] == 1 and r["cpu_aten_ops_per_step"] > 0
+    assert (rows[2]["scan"], rows[2]["impl"], rows[4]["scan"], rows[4]["impl"]) == ("torch", "mamba:torch", "auto",
+                                                                                    "mamba:torch")
+    assert rows[6]["impl"] is None and rows[6]["mamba_blocks"] == 0
+    # the runs differ (seeds 1 and 2); seed 1 starts where it starts alone
+    assert rows[3]["losses"][0] != rows[3]["losses"][1]
+    assert rows[3]["losses"][0] == pytest.approx(rows[2]["losses"][0], rel=1e-5)
+
+
 def test_share_gpu_plan(capsys):
     sg = load("share_gpu")
     assert sg.main(["--list", "--pairs", "linear_regression:mamba", "--counts", "1", "4"]) == 0
@@ -381,6 +435,30 @@ def test_summary_renders_partial_and_complete_runs(tmp_path):
     with open(results, "a") as f:
         f.write(json.dumps({"phase": "run", "event": "end", "elapsed_s": 500}) + "\n")
     assert "Finished after 500 s" in rp.summary_text(rp.read_rows(str(results)))
+
+
+def test_summary_tabulates_packs_against_k1_and_the_unpacked_step():
+    rp = load("report")
+    base = {"backbone": "mamba", "pair": "linear_regression:mamba", "precision": "fp32"}
+    rows = [
+        {"phase": "kernels", **base, "path": "kernels", "impl": "mamba:kernels", "ms_per_step": 12.0},
+        {"phase": "triton", **base, "path": "triton", "impl": "mamba:triton", "ms_per_step": 30.0},
+        {"phase": "pack", **base, "path": "auto", "impl": "mamba:kernels", "pack_k": 1, "ms_per_step": 10.0,
+         "ms_per_run_step": 10.0, "gpu_kernels_per_step": 900, "peak_mem_gib": 1.5},
+        {"phase": "pack", **base, "path": "auto", "impl": "mamba:kernels", "pack_k": 4, "ms_per_step": 16.0,
+         "ms_per_run_step": 4.0, "gpu_kernels_per_step": 1100, "peak_mem_gib": 5.0},
+        {"phase": "pack", **base, "path": "auto", "pack_k": 8, "error": "ConfigError: no vmap rule"},
+    ]
+    text = rp.summary_text(rows)
+    assert "## Packed training" in text
+    packed = text.split("## Packed training", 1)[1]
+    assert "| mamba | 1 | fp32 | mamba:kernels | 10.0 | 10.0 | 1.0 | 12.0 | 1.2 | 900 |  | 1.5 |" in packed
+    assert "| mamba | 4 | fp32 | mamba:kernels | 16.0 | 4.0 | 2.5 | 12.0 | 3.0 | 1100 |  | 5.0 |" in packed
+    assert "| mamba | 8 | fp32 | auto |" in packed and "ConfigError: no vmap rule" in packed
+    # the triton phase's unpacked rows go to the step table, the pack rows do not
+    steps = text.split("## Training step at paper size", 1)[1].split("## Packed training", 1)[0]
+    assert "| triton | mamba |" in steps and "| pack |" not in steps
+    assert "## Packed training" not in rp.summary_text(rows[:2])
 
 
 def test_pytest_and_workflow_records(tmp_path):

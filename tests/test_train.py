@@ -187,3 +187,30 @@ def test_model_and_checkpoint_record_versions_threads_and_device(tmp_path):
     assert {"torch", "numpy", "python", "mambaicl", "threads", "device"} <= set(rec)
     assert rec["threads"] == torch.get_num_threads() and rec["device"] == "cpu" == state["device"]
     assert rec == provenance("cpu") == ckpt["provenance"]
+
+
+def test_the_packed_step_a_benchmark_times_is_the_pack_trainers_step(tmp_path):
+    """``pack.open_pack`` (no files) and ``train_pack`` run one code path (``PackedStep``): the same losses, learning
+    rates and weights, bit for bit, and each run's first loss is its unpacked first loss."""
+    from mambaicl.training.curriculum import Curriculum
+    from mambaicl.training.pack import PackedStep, open_pack, train_pack
+
+    specs = [dict(copy.deepcopy(SPEC), seed=s, steps=3, checkpoint_every=3, grad_clip=1.0) for s in (1, 2)]
+    step = open_pack(specs, "cpu")
+    assert isinstance(step, PackedStep) and len(step.runs) == 2
+    curriculum = Curriculum.from_dict(SPEC["curriculum"])
+    losses = []
+    for t in range(3):
+        out, lrs = step(*curriculum.at(t))
+        assert all(isinstance(x, torch.Tensor) and not x.requires_grad for x in out) and len(lrs) == 2
+        losses.append([float(x) for x in out])
+    step.close()
+    models = train_pack(specs, *([tmp_path / f"r{i}/{f}" for i in range(2)] for f in ("model.pt", "m.csv", "ckpt")),
+                        progress=False)
+    for i, model in enumerate(models):
+        assert pd.read_csv(tmp_path / f"r{i}/m.csv").loss.tolist() == [row[i] for row in losses]
+        for p, q in zip(model.state_dict().values(), step.runs[i].model.state_dict().values()):
+            assert torch.equal(p, q)
+    _run(tmp_path / "alone", dict(specs[1]))
+    assert pd.read_csv(tmp_path / "alone/metrics.csv").loss.iloc[0] == pytest.approx(losses[0][1], rel=1e-5)
+    assert losses[0][0] != losses[0][1]  # the two runs really differ (seeds 1 and 2)

@@ -1,22 +1,33 @@
-"""Time one training step per backbone at paper size (device check phases `bench`, `fallback`, `kernels`).
+"""Time one training step per backbone at paper size (device check phases `bench`, `fallback`, `kernels`,
+`triton`, `pack`).
 
-The step is the trainer's loop body: sample a batch at the curriculum's final (longest) stage on a
-generator on the device, predict under bf16 autocast or in fp32, the loss, the per-step isfinite check (a
-host sync), zero_grad, backward, clipping where the job clips, Adam, the scheduler. Each (task, model,
-precision, path) gives one JSON line, printed and appended to --out as soon as it is measured:
-ms_per_step (the mean over the timed steps after warm-up), the peak GPU memory, and with --profile the GPU
-kernels launched in one step and their summed time, plus the hours the config's step count would take.
+The step is the trainer's loop body on the trainer's setup (training.loop.build_run: seed, scan, the device's
+fused ops, Adam fused on CUDA, the schedule): sample a batch at the curriculum's final (longest) stage on a
+generator on the device, predict under bf16 autocast or in fp32, the loss, the non-finite flag kept on the
+device as the trainer keeps it (read once, after the timed steps: no per-step host sync), zero_grad, backward,
+clipping where the job clips, Adam, the scheduler. Each (task, model, precision, path) gives one JSON line,
+printed and appended to --out as soon as it is measured: ms_per_step (the mean over the timed steps after
+warm-up), the peak GPU memory, and with --profile the GPU kernels launched in one step and their summed time,
+plus the hours the config's step count would take. (Until 2026-12-01 the step checked the loss on the host
+every step and ran neither the fused ops nor fused Adam: earlier records are somewhat slower for that.)
 
-Paths, for backbones with Mamba blocks (mamba, standard_hybrid, mambaformer):
-  auto       mamba-ssm's kernels where they import, else the package's own scan
-  kernels    the kernels; an error row if they are not available
-  fallback   the package's own scan on the device (MambaMixer.use_kernels = False)
+With --pack K [K ...], each (task, model, precision, path) is instead timed as packs of K runs of the config
+(seeds 1..K) trained as one vmapped step, the trainer's own packed step (mambaicl.training.pack.PackedStep):
+ms_per_step is one pack step (K runs' steps), ms_per_run_step = ms_per_step / K, the K losses in `losses`.
+
+Paths (the config's `scan`, recorded in each row with what the blocks then run, `impl`):
+  auto       scan: auto: mamba-ssm's kernels where they import, else the package's Triton kernels on CUDA
+  kernels    scan: kernels (Mamba blocks); an error row if they are not available
+  triton     scan: triton: the package's Triton scan (Mamba blocks) and WKV (RWKV blocks)
+  fallback   scan: torch, the package's own PyTorch scan on the device
   fallback1  the own scan with its CPU-tuned 4 MB time chunks lifted (one chunk per sequence)
-Other backbones run only under `auto`.
+triton runs the backbones with Mamba or RWKV blocks, the other non-auto paths those with Mamba blocks; the
+rest run only under `auto`.
 
     python benchmarks/gpu/bench_steps.py --group plain --precisions fp32 bf16       # no Mamba blocks
     python benchmarks/gpu/bench_steps.py --group mamba --paths kernels fallback
     python benchmarks/gpu/bench_steps.py --pairs relu_nn:mamba_park --steps 50
+    python benchmarks/gpu/bench_steps.py --group all --precisions fp32 --pack 1 4 8 --profile
     python benchmarks/gpu/bench_steps.py --list                                     # what would run
     python benchmarks/gpu/bench_steps.py --device cpu --tiny --steps 1              # a CPU smoke test
 """
@@ -47,12 +58,14 @@ BY_BACKBONE = {  # quick ones first: a phase cut at its time limit loses the slo
     "mambaformer": "relu_nn:mambaformer",
 }
 MAMBA_BACKBONES = ("mamba", "standard_hybrid", "mambaformer")  # the backbones built with MambaMixer blocks
+TRITON_BACKBONES = (*MAMBA_BACKBONES, "rwkv")  # the backbones with blocks the package has Triton kernels for
 GROUPS = {
     "plain": [BY_BACKBONE[b] for b in BY_BACKBONE if b not in MAMBA_BACKBONES],
     "mamba": [BY_BACKBONE[b] for b in MAMBA_BACKBONES],
     "all": list(BY_BACKBONE.values()),
 }
-PATHS = ("auto", "kernels", "fallback", "fallback1")
+PATHS = ("auto", "kernels", "triton", "fallback", "fallback1")
+SCAN_OF = {"auto": "auto", "kernels": "kernels", "triton": "triton", "fallback": "torch", "fallback1": "torch"}
 PRECISIONS = ("fp32", "bf16")
 
 
@@ -71,6 +84,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--max-seconds", type=float, default=8.0, help="stop timing a config after this long")
     ap.add_argument("--profile", action="store_true", help="count the GPU kernels of one step (torch.profiler)")
     ap.add_argument("--tiny", action="store_true", help="shrink models and batch (a CPU smoke test of this script)")
+    ap.add_argument("--pack", nargs="+", type=int, metavar="K", default=None,
+                    help="time packs of K runs (seeds 1..K) with the trainer's packed step instead of one run")
     ap.add_argument("--phase", default="bench", help="the `phase` field of the JSON lines")
     ap.add_argument("--barrier", default=None, help="after warm-up, write DIR/ready.PID and wait for DIR/go "
                     "(share_gpu.py starts the timed windows of several processes together)")
@@ -81,13 +96,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for pair in args.pairs:
         if pair.count(":") != 1:
             ap.error(f"--pairs: '{pair}' is not TASK:MODEL")
+    if args.pack and min(args.pack) < 1:
+        ap.error("--pack: every K must be >= 1")
     if args.out is None and os.environ.get("OUT"):
         args.out = str(Path(os.environ["OUT"]) / "results.jsonl")
     return args
 
 
 def planned_rows(args: argparse.Namespace, backbone_of) -> list[dict]:
-    """(pair, precision, path) combinations that run: bf16 needs CUDA, non-auto paths need Mamba blocks."""
+    """(pair, precision, path[, pack_k]) combinations that run: bf16 needs CUDA, triton needs Mamba or RWKV
+    blocks, the other non-auto paths Mamba blocks; with --pack, one row per K."""
     rows = []
     for pair in args.pairs:
         backbone = backbone_of(pair)
@@ -95,9 +113,10 @@ def planned_rows(args: argparse.Namespace, backbone_of) -> list[dict]:
             if precision == "bf16" and args.device == "cpu":
                 continue
             for path in args.paths:
-                if path != "auto" and backbone not in MAMBA_BACKBONES:
+                if path != "auto" and backbone not in (TRITON_BACKBONES if path == "triton" else MAMBA_BACKBONES):
                     continue
-                rows.append({"pair": pair, "backbone": backbone, "precision": precision, "path": path})
+                row = {"pair": pair, "backbone": backbone, "precision": precision, "path": path}
+                rows += [{**row, "pack_k": k} for k in args.pack] if args.pack else [row]
     return rows
 
 
@@ -125,22 +144,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import torch
 
-    from paper_specs import PAPER, final_stage, job_spec, load_config
+    from paper_specs import PAPER, build_run, final_stage, job_spec, load_config, open_pack, precision_autocast
 
-    from mambaicl.models import build_model
     from mambaicl.models import mamba as mamba_mod
+    from mambaicl.models.implementation import kernels_available, resolve_scan, resolve_wkv
     from mambaicl.tasks import task_from_spec
 
     args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(args.device)
     config = load_config(args.config or PAPER)
 
-    def spec_of(pair: str) -> dict:
+    def spec_of(pair: str, seed: int = 1, precision: str = "fp32") -> dict:
         task, model = pair.split(":")
-        spec = job_spec(config, task, model, 1)
+        spec = job_spec(config, task, model, seed)
         if args.tiny:
             spec["model"].update(d_model=32, n_layer=2)
             spec["batch_size"] = 4
+        if precision != "fp32":
+            spec["precision"] = precision
         return spec
 
     rows = planned_rows(args, lambda pair: spec_of(pair)["model"]["backbone"])
@@ -156,36 +177,59 @@ def main(argv: list[str] | None = None) -> int:
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
 
-    def make_step(spec: dict, precision: str, path: str):
-        task = task_from_spec(spec["task"])
+    def blocks(model) -> dict:
+        """What the model's Mamba and RWKV blocks run under its scan choice (kernels / triton / torch)."""
+        kinds = [getattr(m, "scan_kind", None) for m in model.modules()]
+        out = {"mamba_blocks": kinds.count("Mamba"), "rwkv_blocks": kinds.count("RWKV")}
+        scan = next((m.scan for m in model.modules() if getattr(m, "scan_kind", None)), None)
+        impl = []
+        if out["mamba_blocks"]:
+            impl.append(f"mamba:{resolve_scan(scan, dev)}")
+        if out["rwkv_blocks"]:
+            impl.append(f"rwkv:{resolve_wkv(scan, dev)}")
+        out["impl"] = " ".join(impl) or None
+        out["on_kernels"] = "mamba:kernels" in impl
+        return out
+
+    # Each step ORs its losses' non-finite flags into `bad` on the device, as the trainer does (read after timing).
+    bad = torch.zeros((), dtype=torch.bool, device=dev)
+
+    def make_step(pair: str, precision: str, path: str):
+        spec = spec_of(pair, 1, precision)
         n_dims, n_points = final_stage(spec["curriculum"], spec["steps"])
-        model = build_model(spec["model"], task.token_dim, seed=1, out_dim=task.out_dim).to(dev)
-        mixers = [m for m in model.modules() if isinstance(m, mamba_mod.MambaMixer)]
-        for m in mixers:
-            m.use_kernels = path in ("auto", "kernels")
-        mamba_mod._SelectiveScanFn.chunk_bytes = (1 << 40) if path == "fallback1" else (4 << 20)
-        opt = torch.optim.Adam(model.parameters(), lr=spec["model"]["learning_rate"], betas=(0.9, 0.999))
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
-        gen = torch.Generator(device=dev).manual_seed(10_001)
-        autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+        run = build_run(spec, dev, SCAN_OF[path], log=False)  # a scan that cannot run: ConfigError naming the install
+        task, model, opt, sched = run.task, run.model.train(), run.opt, run.sched
+        autocast = precision_autocast(spec, dev)
 
         def step():
-            batch = task.sample(spec["batch_size"], n_points, gen, n_dims_active=n_dims)
+            nonlocal bad
+            batch = task.sample(spec["batch_size"], n_points, run.data_gen, n_dims_active=n_dims)
             with autocast:
                 preds = model.predict(task, batch)
             loss = task.loss(preds.float(), batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError("non-finite loss")
+            bad = bad | ~torch.isfinite(loss.detach())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if spec.get("grad_clip"):
                 torch.nn.utils.clip_grad_norm_(model.parameters(), spec["grad_clip"])
             opt.step()
             sched.step()
-            return loss
+            return loss.detach().reshape(1)
 
-        tokens = task.tokens(task.sample(1, n_points, torch.Generator(device=dev).manual_seed(0))).shape[1]
-        return step, model, tokens, len(mixers)
+        return step, [model]
+
+    def make_pack_step(pair: str, precision: str, path: str, k: int):
+        specs = [spec_of(pair, seed, precision) for seed in range(1, k + 1)]
+        n_dims, n_points = final_stage(specs[0]["curriculum"], specs[0]["steps"])
+        packed = open_pack(specs, dev, SCAN_OF[path])  # the trainer's packed step, no files
+
+        def step():
+            nonlocal bad
+            losses = torch.stack(packed(n_dims, n_points)[0])  # the K losses, on the device
+            bad = bad | ~torch.isfinite(losses).all()
+            return losses
+
+        return step, [r.model for r in packed.runs]
 
     def count_kernels(step) -> dict:
         from torch.profiler import ProfilerActivity, profile
@@ -203,16 +247,22 @@ def main(argv: list[str] | None = None) -> int:
 
     for plan in rows:
         spec = spec_of(plan["pair"])
-        row = {"phase": args.phase, **plan, "device": str(dev), "tiny": args.tiny,
-               "kernels_available": mamba_mod.kernels_available(), "batch_size": spec["batch_size"]}
-        step = None
+        k = plan.get("pack_k")
+        row = {"phase": args.phase, **plan, "scan": SCAN_OF[plan["path"]], "device": str(dev), "tiny": args.tiny,
+               "kernels_available": kernels_available(), "batch_size": spec["batch_size"]}
+        step = models = None
+        bad = torch.zeros((), dtype=torch.bool, device=dev)
         try:
-            if plan["path"] == "kernels" and not mamba_mod.kernels_available():
-                raise RuntimeError("mamba-ssm / causal-conv1d kernels not available")
-            step, model, row["tokens"], row["mamba_blocks"] = make_step(spec, plan["precision"], plan["path"])
-            row["on_kernels"] = bool(row["mamba_blocks"]) and plan["path"] in ("auto", "kernels") \
-                and dev.type == "cuda" and mamba_mod.kernels_available()
-            row["params"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+            mamba_mod._SelectiveScanFn.chunk_bytes = (1 << 40) if plan["path"] == "fallback1" else (4 << 20)
+            if k is None:
+                step, models = make_step(plan["pair"], plan["precision"], plan["path"])
+            else:
+                step, models = make_pack_step(plan["pair"], plan["precision"], plan["path"], k)
+            task = task_from_spec(spec["task"])
+            n_points = final_stage(spec["curriculum"], spec["steps"])[1]
+            row["tokens"] = task.tokens(task.sample(1, n_points, torch.Generator(device=dev).manual_seed(0))).shape[1]
+            row.update(blocks(models[0]))
+            row["params"] = sum(p.numel() for p in models[0].parameters() if p.requires_grad)
             t0 = time.perf_counter()
             for _ in range(args.warmup):
                 step()
@@ -228,8 +278,15 @@ def main(argv: list[str] | None = None) -> int:
                 n += 1
             sync()
             dt = time.perf_counter() - t0
-            row.update(steps_timed=n, seconds_timed=round(dt, 3), ms_per_step=round(1e3 * dt / n, 3),
-                       loss=round(loss.item(), 6))
+            row.update(steps_timed=n, seconds_timed=round(dt, 3), ms_per_step=round(1e3 * dt / n, 3))
+            if k is None:
+                row["loss"] = round(loss.item(), 6)
+            else:
+                row["ms_per_run_step"] = round(row["ms_per_step"] / k, 3)
+                row["losses"] = [round(v, 6) for v in loss.tolist()]
+            if bool(bad):
+                row["error"] = "FloatingPointError: a non-finite loss in the warm-up or timed steps"
+            # one step, or one pack step (K runs' steps), for the config's step count
             row["hours_for_config_steps"] = round(row["ms_per_step"] * spec["steps"] / 3.6e6, 2)
             if dev.type == "cuda":
                 row["peak_mem_gib"] = round(torch.cuda.max_memory_allocated(dev) / 2**30, 3)
@@ -241,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as e:  # noqa: BLE001 - record and go on to the next row
             row["error"] = f"{type(e).__name__}: {str(e)[:300]}"
         emit(row, args.out)
-        del step
+        del step, models
         if dev.type == "cuda":
             torch.cuda.empty_cache()
     return 0

@@ -16,6 +16,9 @@
 #   wait       waits for the build (at most until BUILD_DEADLINE s), installs the wheels, checks the kernels import
 #   pytest     the CUDA tests: pytest -m cuda (tests/test_cuda.py, test_mamba.py, test_hybrids.py)
 #   kernels    the Mamba-containing backbones on mamba-ssm's kernels, fp32 and bf16
+#   triton     Mamba and RWKV on the package's Triton kernels (scan: triton), fp32
+#   pack       every backbone as packs of 1, 4 and 8 runs (train.pack's vmapped step), fp32; the Mamba-containing
+#              ones on mamba-ssm's kernels where they imported, else on Triton (scan: auto)
 #   snakemake  a 301-step paper-config run of two trainings sharing the GPU, then their evaluation
 #              (benchmarks/gpu/paper_short.yaml; outputs in results/gpu_check/)
 #   share      several trainings at once on the GPU against one alone
@@ -32,7 +35,7 @@ export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HERE=$REPO/benchmarks/gpu
-ALL_PHASES=(env build bench fallback wait pytest kernels snakemake share)
+ALL_PHASES=(env build bench fallback wait pytest kernels triton pack snakemake share)
 OUT_FILES=(summary.md summary.log results.jsonl phases.log build_causal_conv1d.log build_mamba_ssm.log
            pytest_cuda.log snakemake.log)
 
@@ -66,7 +69,10 @@ TRIM=${TRIM:-1}
 SHARE_COUNTS=${SHARE_COUNTS:-1 8}
 read -r -a BENCH_ARGS <<<"${BENCH_ARGS:-}"  # extra arguments for bench_steps.py and share_gpu.py (e.g. --tiny on a CPU)
 # each phase's time limit in seconds (also capped by what is left before DEADLINE)
-declare -A BUDGET=([bench]=100 [fallback]=60 [pytest]=110 [kernels]=60 [snakemake]=170 [share]=200)
+# (the 2026-11-30 H200 run ended kernels at 185 s and needed 59 s for snakemake and 95 s for share: with triton
+# and pack at their limits, 185 + 45 + 120 + 59 + 95 = 504 s, within DEADLINE)
+declare -A BUDGET=([bench]=100 [fallback]=60 [pytest]=110 [kernels]=60 [triton]=45 [pack]=120 [snakemake]=170
+                   [share]=200)
 
 # ---- phase selection ------------------------------------------------------------------------------------------
 is_phase() { local p; for p in "${ALL_PHASES[@]}"; do [[ $p == "$1" ]] && return 0; done; return 1; }
@@ -277,6 +283,19 @@ selected pytest && "$PYTHON" "$HERE/report.py" pytest --results "$RESULTS" --log
 
 run_phase kernels "$OUT/phases.log" "$PYTHON" "$HERE/bench_steps.py" --out "$RESULTS" --profile "${BENCH_ARGS[@]}" --phase kernels \
   --group mamba --paths kernels --precisions fp32 bf16 --steps 10 --warmup 3 --max-seconds 5
+
+# the first call compiles the Triton kernels (cached in ~/.triton for the pack phase): 3 warm-up steps
+run_phase triton "$OUT/phases.log" "$PYTHON" "$HERE/bench_steps.py" --out "$RESULTS" --profile "${BENCH_ARGS[@]}" --phase triton \
+  --pairs linear_regression:mamba linear_regression:rwkv --paths triton --precisions fp32 --steps 10 --warmup 3 \
+  --max-seconds 4
+
+# scan: auto picks mamba-ssm's kernels where they import, else Triton: the path the workflow's jobs would run.
+# Every backbone (bench_steps.py's BY_BACKBONE), the Mamba-containing ones first (packing is for their runs
+# above all), the slowest (S4, RWKV) last: a phase cut at its limit loses those.
+run_phase pack "$OUT/phases.log" "$PYTHON" "$HERE/bench_steps.py" --out "$RESULTS" --profile "${BENCH_ARGS[@]}" --phase pack \
+  --pairs linear_regression:mamba relu_nn:standard_hybrid relu_nn:mambaformer linear_regression:transformer \
+  relu_nn:s4_park relu_nn:s4_mamba linear_regression:s4 linear_regression:rwkv \
+  --paths auto --precisions fp32 --pack 1 4 8 --steps 5 --warmup 2 --max-seconds 1.5
 
 if selected snakemake; then
   rm -rf results/gpu_check logs/gpu_check

@@ -1,8 +1,9 @@
 """Training-job specs of a workflow config, for the device check's benchmarks (bench_steps.py, share_gpu.py).
 
 This module is the only place where the scripts in benchmarks/gpu/ import from mambaicl beyond
-``mambaicl.models`` and ``mambaicl.tasks``: the config loader, validator and job-spec builder. When the
-library's config module moves, update the import below and nothing else.
+``mambaicl.models`` and ``mambaicl.tasks``: the config loader, validator and job-spec builder, and the trainer's
+setup of a run and of a pack (``build_run``, ``precision_autocast``, ``open_pack``, re-exported for
+bench_steps.py). When the library's config or training modules move, update the imports below and nothing else.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from pathlib import Path
 
 from mambaicl.config import load_yaml, train_spec  # with validation below, the library imports outside models/tasks
 from mambaicl.validation import validate
+from mambaicl.training.loop import build_run, precision_autocast  # noqa: F401 - re-exported: the trainer's setup
+from mambaicl.training.pack import open_pack  # noqa: F401 - re-exported: K runs as one packed step, no files
 
 REPO = Path(__file__).resolve().parents[2]
 PAPER = REPO / "workflow" / "config" / "paper.yaml"

@@ -5,7 +5,8 @@ Subcommands, each appending one JSON line to --results (except `summary`):
   kernels   whether mamba-ssm and causal-conv1d import and mambaicl's kernel path is on
   pytest    counts and failures from a pytest log
   workflow  the short Snakemake run's outputs: steps, time per step and final loss per training, evaluations
-  summary   render --results as Markdown (--out), readable when the run was cut short
+  summary   render --results as Markdown (--out), readable when the run was cut short (the `pack` phase's rows
+            as their own table: ms per pack step and per run step, speed-up per run against K = 1)
 
 Standard library only, apart from what each probe imports on purpose (torch, mambaicl, numpy).
 """
@@ -251,16 +252,18 @@ def summary_text(rows: list[dict]) -> str:
         md_lines += [f"Kernels available to mambaicl: **{r.get('kernels_available')}** "
                      f"(selective_scan_cuda: {r.get('selective_scan_cuda')}; causal_conv1d_cuda: "
                      f"{r.get('causal_conv1d_cuda')}; mamba_ssm: {r.get('mamba_ssm.ops.selective_scan_interface')})", ""]
-    steps = [r for r in rows if r.get("phase") in ("bench", "fallback", "kernels")]
+    steps = [r for r in rows if r.get("phase") in ("bench", "fallback", "kernels", "triton") and "pack_k" not in r]
     if steps:
         md_lines += ["## Training step at paper size", "",
                      "Batch 64 at the curriculum's final length; `h` = hours for the config's step count at this "
-                     "speed, one run at a time.", ""] + _table(
-            ["phase", "backbone", "task:model", "prec", "path", "on kernels", "tokens", "ms/step", "GPU kernels",
-             "GPU busy ms", "peak GiB", "h", "error"],
-            [[r["phase"], r.get("backbone"), r.get("pair"), r.get("precision"), r.get("path"), r.get("on_kernels"),
-              r.get("tokens"), r.get("ms_per_step"), r.get("gpu_kernels_per_step"), r.get("gpu_busy_ms"),
-              r.get("peak_mem_gib"), r.get("hours_for_config_steps"), r.get("error")] for r in steps]) + [""]
+                     "speed, one run at a time; `runs on`: what the Mamba / RWKV blocks ran.", ""] + _table(
+            ["phase", "backbone", "task:model", "prec", "path", "runs on", "on kernels", "tokens", "ms/step",
+             "GPU kernels", "GPU busy ms", "peak GiB", "h", "error"],
+            [[r["phase"], r.get("backbone"), r.get("pair"), r.get("precision"), r.get("path"), r.get("impl"),
+              r.get("on_kernels"), r.get("tokens"), r.get("ms_per_step"), r.get("gpu_kernels_per_step"),
+              r.get("gpu_busy_ms"), r.get("peak_mem_gib"), r.get("hours_for_config_steps"), r.get("error")]
+             for r in steps]) + [""]
+    md_lines += pack_table(rows, steps)
     for r in [r for r in rows if r.get("phase") == "pytest"][-1:]:
         counts = ", ".join(f"{r[k]} {k}" for k in ("passed", "failed", "skipped", "error", "errors", "deselected")
                            if k in r)
@@ -280,6 +283,39 @@ def summary_text(rows: list[dict]) -> str:
             [[r.get("pair"), r.get("n_procs"), r.get("ok"), r.get("on_kernels"), r.get("agg_steps_per_s"),
               r.get("speedup_vs_one"), r.get("per_proc_ms"), r.get("skipped") or r.get("errors")] for r in shares]) + [""]
     return "\n".join(md_lines) + "\n"
+
+
+def pack_table(rows: list[dict], unpacked: list[dict]) -> list[str]:
+    """The `pack` rows: per backbone and K, one pack step, per run, the speed-up per run against K = 1 (the same
+    pair, precision and path) and against the unpacked step of the same pair, precision and implementation."""
+    packs = [r for r in rows if "pack_k" in r]
+    if not packs:
+        return []
+
+    def key(r: dict) -> tuple:
+        return r.get("phase"), r.get("pair"), r.get("precision"), r.get("path")
+
+    one = {key(r): r["ms_per_run_step"] for r in packs if r.get("pack_k") == 1 and r.get("ms_per_run_step")}
+    alone = {(r.get("pair"), r.get("precision"), r.get("impl")): r["ms_per_step"] for r in unpacked
+             if r.get("ms_per_step") and not r.get("error")}
+
+    def ratio(a, b):
+        return round(a / b, 2) if a and b else None
+
+    lines = []
+    for r in packs:
+        per_run = r.get("ms_per_run_step")
+        base = alone.get((r.get("pair"), r.get("precision"), r.get("impl")))
+        lines.append([r.get("backbone"), r.get("pack_k"), r.get("precision"), r.get("impl") or r.get("path"),
+                      r.get("ms_per_step"), per_run, ratio(one.get(key(r)), per_run), base, ratio(base, per_run),
+                      r.get("gpu_kernels_per_step"), r.get("gpu_busy_ms"), r.get("peak_mem_gib"), r.get("error")])
+    return ["## Packed training (train.pack)", "",
+            "K runs of the paper config (seeds 1..K) as one vmapped step, the trainer's own (PackedStep): ms per "
+            "pack step, per run step (/ K), the speed-up per run against K = 1 and against the unpacked step above "
+            "(same task:model, precision and implementation; that step also syncs every step for its loss check).",
+            ""] + _table(["backbone", "K", "prec", "runs on", "ms/pack step", "ms/run step", "speed-up/run vs K=1",
+                          "unpacked ms/step", "vs unpacked", "GPU kernels", "GPU busy ms", "peak GiB", "error"],
+                         lines) + [""]
 
 
 def main(argv: list[str] | None = None) -> int:

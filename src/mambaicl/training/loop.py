@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -22,8 +23,8 @@ from ..errors import ConfigError, MambaICLError
 from ..models import ICLModel, build_model
 from ..models.mamba import log_scan_implementation, set_scan
 from ..models.base import set_dropout_generator
-from ..models.fused_ops import log_fused_ops
-from ..tasks import task_from_spec
+from ..models.fused_ops import fuse_for_device, log_fused_ops
+from ..tasks import Task, task_from_spec
 from .checkpoints import atomic_save, load_checkpoint
 from .curriculum import Curriculum
 from .integrity import sidecar
@@ -45,6 +46,89 @@ def _make_optimizer(model: ICLModel, spec: dict, steps: int):
     else:
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
     return opt, sched
+
+
+# ---- one run's parts and files: shared by ``train`` and ``training.pack`` (one definition each) --------------
+
+
+@dataclass
+class RunParts:
+    """What one training run holds: its task, model, Adam and schedule, and its own data and dropout generators."""
+
+    spec: dict
+    task: Task
+    model: ICLModel
+    opt: torch.optim.Optimizer
+    sched: object
+    data_gen: torch.Generator
+    dropout_gen: torch.Generator
+
+
+def build_run(spec: dict, device: torch.device, scan: str = "auto", log: bool = True) -> RunParts:
+    """A run as the trainer starts it: the model from ``spec["seed"]``, the scan choice (``set_scan``; logged with
+    ``log``), the device's fused ops, Adam, and the generators seeded 10_000 + seed (data) and 20_000 + seed
+    (dropout), on the training device so that sampling stays there."""
+    task = task_from_spec(spec["task"])
+    model = build_model(spec["model"], task.token_dim, seed=spec["seed"], out_dim=task.out_dim).to(device)
+    if log:
+        log_scan_implementation(set_scan(model, scan, device), device)
+        log_fused_ops(model, device)
+    else:
+        set_scan(model, scan, device)
+        fuse_for_device(model, device)
+    opt, sched = _make_optimizer(model, spec, spec["steps"])
+    data_gen = torch.Generator(device=device).manual_seed(10_000 + spec["seed"])
+    dropout_gen = torch.Generator(device=device).manual_seed(20_000 + spec["seed"])
+    set_dropout_generator(model, dropout_gen)
+    return RunParts(spec, task, model, opt, sched, data_gen, dropout_gen)
+
+
+def resume_run(run: RunParts, ckpt_path: Path, spec_h: str, device: torch.device) -> tuple[int, float]:
+    """Load ``run``'s state from its checkpoint when there is one (refused if another spec or host wrote it);
+    returns (step, elapsed seconds) to go on from, (0, 0.0) without a checkpoint."""
+    if not ckpt_path.exists():
+        return 0, 0.0
+    state = load_checkpoint(ckpt_path, expected_hash=spec_h, map_location=device)
+    check_resumable(state, ckpt_path, device)
+    run.model.load_state_dict(state["model"])
+    run.opt.load_state_dict(state["optimizer"])
+    run.sched.load_state_dict(state["scheduler"])
+    run.data_gen.set_state(state["data_generator"].cpu())  # generator states are CPU byte tensors
+    run.dropout_gen.set_state(state["dropout_generator"].cpu())
+    return state["step"], state.get("elapsed_s", 0.0)
+
+
+def checkpoint_dict(run: RunParts, spec_h: str, step: int, elapsed: float, prov: dict) -> dict:
+    """The resume state ``last.pt`` holds after ``step`` steps."""
+    return {"spec": run.spec, "spec_hash": spec_h, "step": step, "model": run.model.state_dict(),
+            "optimizer": run.opt.state_dict(), "scheduler": run.sched.state_dict(),
+            "data_generator": run.data_gen.get_state(), "dropout_generator": run.dropout_gen.get_state(),
+            "elapsed_s": elapsed, "provenance": prov}
+
+
+def model_dict(run: RunParts, spec_h: str, train_seconds: float, device: torch.device, prov: dict) -> dict:
+    """The finished run's ``model.pt``."""
+    return {"spec": run.spec, "spec_hash": spec_h, "step": run.spec["steps"], "model": run.model.state_dict(),
+            "effective_parameters": run.model.effective_parameters(), "train_seconds": train_seconds,
+            "device": str(device), "provenance": prov}
+
+
+def precision_autocast(spec: dict, device: torch.device) -> torch.autocast:
+    """The forward's autocast context: bf16 autocast is a documented option for the GPU only (spec 4: the papers
+    train in fp32, and Mamba is known to give NaNs under mixed precision); fp32 (disabled) by default."""
+    bf16 = spec.get("precision", "fp32") == "bf16"
+    if bf16 and device.type != "cuda":
+        raise ValueError("train.precision = bf16 needs a CUDA device; use fp32 on CPU")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+
+
+def non_finite_error(loss: float, step: int, ckpt_path: Path, ckpt_dir: Path, where: str = "") -> NonFiniteLossError:
+    """The error a run stops with at its first non-finite loss (``where``: e.g. which run of a pack)."""
+    return NonFiniteLossError(
+        f"non-finite training loss {loss} at step {step}{where}; the last good checkpoint "
+        f"({ckpt_path if ckpt_path.exists() else 'none yet'}) is kept. Lower the learning "
+        f"rate or enable train.grad_clip; a changed config cannot resume that checkpoint, so "
+        f"then delete the checkpoint directory {ckpt_dir} and rerun the rule.")
 
 
 def train(
@@ -69,27 +153,13 @@ def train(
     ckpt_path = ckpt_dir / "last.pt"
     steps = spec["steps"]
 
-    task = task_from_spec(spec["task"])
     curriculum = Curriculum.from_dict(spec["curriculum"])
-    model = build_model(spec["model"], task.token_dim, seed=spec["seed"], out_dim=task.out_dim).to(device)
-    log_scan_implementation(set_scan(model, scan, device), device)
-    log_fused_ops(model, device)
-    opt, sched = _make_optimizer(model, spec, steps)
-    # The data stream has its own generator on the training device: sampling stays on the GPU.
-    data_gen = torch.Generator(device=device).manual_seed(10_000 + spec["seed"])
-    dropout_gen = torch.Generator(device=device).manual_seed(20_000 + spec["seed"])
-    set_dropout_generator(model, dropout_gen)
+    run_parts = build_run(spec, device, scan)
+    task, model, opt, sched = run_parts.task, run_parts.model, run_parts.opt, run_parts.sched
+    data_gen = run_parts.data_gen
 
-    start, elapsed = 0, 0.0
-    if ckpt_path.exists():
-        state = load_checkpoint(ckpt_path, expected_hash=h, map_location=device)
-        check_resumable(state, ckpt_path, device)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        data_gen.set_state(state["data_generator"].cpu())  # generator states are CPU byte tensors
-        dropout_gen.set_state(state["dropout_generator"].cpu())
-        start, elapsed = state["step"], state.get("elapsed_s", 0.0)
+    start, elapsed = resume_run(run_parts, ckpt_path, h, device)
+    if start:
         print(f"resuming from {ckpt_path} at step {start} of {steps}")
     else:
         print(f"starting at step 0 of {steps}")
@@ -97,12 +167,7 @@ def train(
     work_metrics = ckpt_dir / "train_metrics.csv"  # undeclared: survives a failed job, like the checkpoint
     _truncate_metrics(work_metrics, start)
 
-    # bf16 autocast is a documented option for the GPU only (spec 4: the papers train in fp32, and
-    # Mamba is known to give NaNs under mixed precision); fp32 by default.
-    bf16 = spec.get("precision", "fp32") == "bf16"
-    if bf16 and device.type != "cuda":
-        raise ValueError("train.precision = bf16 needs a CUDA device; use fp32 on CPU")
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+    autocast = precision_autocast(spec, device)
     end = steps if stop_after is None else min(steps, start + stop_after)
     model.train()
     log_every = spec["log_every"]
@@ -118,12 +183,7 @@ def train(
     def check_finite() -> None:
         first = int(bad_step)
         if first >= 0:
-            raise NonFiniteLossError(
-                f"non-finite training loss {float(bad_loss)} at step {first}; the last good checkpoint "
-                f"({ckpt_path if ckpt_path.exists() else 'none yet'}) is kept. Lower the learning "
-                f"rate or enable train.grad_clip; a changed config cannot resume that checkpoint, so "
-                f"then delete the checkpoint directory {ckpt_dir} and rerun the rule."
-            )
+            raise non_finite_error(float(bad_loss), first, ckpt_path, ckpt_dir)
 
     with open(work_metrics, "a", newline="") as mf:
         writer = csv.writer(mf)
@@ -156,21 +216,12 @@ def train(
             if done % spec["checkpoint_every"] == 0 or done == end:
                 check_finite()
                 mf.flush()
-                atomic_save({
-                    "spec": spec, "spec_hash": h, "step": done,
-                    "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                    "data_generator": data_gen.get_state(), "dropout_generator": dropout_gen.get_state(),
-                    "elapsed_s": elapsed + time.perf_counter() - t0, "provenance": run,
-                }, ckpt_path)
+                atomic_save(checkpoint_dict(run_parts, h, done, elapsed + time.perf_counter() - t0, run), ckpt_path)
     bar.close()
     if end == steps:
         metrics_path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(work_metrics, metrics_path)
-        atomic_save({
-            "spec": spec, "spec_hash": h, "step": steps, "model": model.state_dict(),
-            "effective_parameters": model.effective_parameters(),
-            "train_seconds": elapsed + time.perf_counter() - t0, "device": str(device), "provenance": run,
-        }, model_path)
+        atomic_save(model_dict(run_parts, h, elapsed + time.perf_counter() - t0, device, run), model_path)
         _remove_checkpoint(ckpt_dir, work_metrics)
     return model
 

@@ -26,8 +26,9 @@ from __future__ import annotations
 import csv
 import shutil
 import time
+from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
@@ -36,43 +37,33 @@ from tqdm import tqdm
 
 from ..config import spec_hash
 from ..models import ICLModel, build_model
-from ..models.base import set_dropout_generator
 from ..models.fused_ops import fuse_for_device, log_fused_ops
 from ..models.mamba import log_scan_implementation, set_scan
 from ..models.packing import run_index_scope, set_pack_dropout_generators
-from ..tasks import Task, task_from_spec
-from .checkpoints import atomic_save, load_checkpoint
+from ..tasks import Task
+from .checkpoints import atomic_save
 from .curriculum import Curriculum
-from .loop import NonFiniteLossError, _make_optimizer, _remove_checkpoint, _truncate_metrics, train
+from .loop import (RunParts, _remove_checkpoint, _truncate_metrics, build_run, checkpoint_dict, model_dict,
+                   non_finite_error, precision_autocast, resume_run, train)
 from .pack_plan import check_packable
-from .provenance import check_resumable, provenance
+from .provenance import provenance
 
 
 @dataclass
-class _Run:
-    """One run of a pack: what ``loop.train`` holds for it, plus its non-finite flags and metrics writer."""
+class _Run(RunParts):
+    """One run of a pack: what ``loop.train`` holds for it (``RunParts``), plus its files, spec hash (computed
+    once), step, non-finite flags and metrics writer."""
 
-    spec: dict
-    task: Task
-    model: ICLModel
-    opt: torch.optim.Optimizer
-    sched: object
-    data_gen: torch.Generator
-    dropout_gen: torch.Generator
-    model_path: Path
-    metrics_path: Path
-    ckpt_dir: Path
+    model_path: Path = None
+    metrics_path: Path = None
+    ckpt_dir: Path = None
+    hash: str = ""
     step: int = 0
     elapsed: float = 0.0
     writer: object = None
     metrics_file: object = None
     bad_step: torch.Tensor | None = None
     bad_loss: torch.Tensor | None = None
-    params: dict = field(default_factory=dict)
-
-    @property
-    def hash(self) -> str:
-        return spec_hash(self.spec)
 
     @property
     def ckpt_path(self) -> Path:
@@ -88,30 +79,90 @@ class _Run:
 
 
 def _open_run(spec: dict, model_path, metrics_path, ckpt_dir, device: torch.device, scan: str) -> _Run:
-    """Build one run as ``loop.train`` does (same seeds, same optimiser), resumed from its checkpoint if any."""
-    task = task_from_spec(spec["task"])
-    model = build_model(spec["model"], task.token_dim, seed=spec["seed"], out_dim=task.out_dim).to(device)
-    set_scan(model, scan, device)
-    fuse_for_device(model, device)
-    opt, sched = _make_optimizer(model, spec, spec["steps"])
-    data_gen = torch.Generator(device=device).manual_seed(10_000 + spec["seed"])
-    dropout_gen = torch.Generator(device=device).manual_seed(20_000 + spec["seed"])
-    set_dropout_generator(model, dropout_gen)
-    run = _Run(spec, task, model, opt, sched, data_gen, dropout_gen, Path(model_path), Path(metrics_path),
-               Path(ckpt_dir))
-    if run.ckpt_path.exists():
-        state = load_checkpoint(run.ckpt_path, expected_hash=run.hash, map_location=device)
-        check_resumable(state, run.ckpt_path, device)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        data_gen.set_state(state["data_generator"].cpu())
-        dropout_gen.set_state(state["dropout_generator"].cpu())
-        run.step, run.elapsed = state["step"], state.get("elapsed_s", 0.0)
+    """Build one run as ``loop.train`` does (``loop.build_run``), resumed from its checkpoint if any."""
+    parts = build_run(spec, device, scan, log=False)  # the template logs the pack's implementation once
+    run = _Run(**{f.name: getattr(parts, f.name) for f in fields(RunParts)}, model_path=Path(model_path),
+               metrics_path=Path(metrics_path), ckpt_dir=Path(ckpt_dir), hash=spec_hash(spec))
+    run.step, run.elapsed = resume_run(run, run.ckpt_path, run.hash, device)
     run.bad_step = torch.full((), -1, dtype=torch.long, device=device)
     run.bad_loss = torch.zeros((), device=device)
-    run.params = dict(model.named_parameters()) | dict(model.named_buffers())
     return run
+
+
+def pack_template(spec: dict, task: Task, device: torch.device, scan: str = "auto", log: bool = True) -> ICLModel:
+    """The model whose modules run every packed forward (``functional_call`` swaps in the stacked parameters),
+    set up as the runs' models are; with ``log``, it says in the job's log which kernels and fused ops run."""
+    template = build_model(spec["model"], task.token_dim, seed=spec["seed"], out_dim=task.out_dim).to(device)
+    if log:
+        log_scan_implementation(set_scan(template, scan, device), device)
+        log_fused_ops(template, device)
+    else:
+        set_scan(template, scan, device)
+        fuse_for_device(template, device)
+    return template.train()
+
+
+class PackedStep:
+    """One training step of K runs of one shape, the pack's only code path (``train_pack`` and the benchmarks):
+    each run samples its batch from its own generator, the K runs' parameters are stacked (differentiable), one
+    vmapped forward, the sum of the K losses backward, then per run its gradient clip, Adam step and scheduler.
+
+    ``step(n_dims, n_points)`` returns the K losses (detached 0-d tensors on the device) and the learning rate
+    each run stepped with. Nothing inside reads a tensor on the host: the non-finite check is the caller's."""
+
+    def __init__(self, runs: Sequence[RunParts], template: ICLModel, device: torch.device | str):
+        self.runs, self.template, self.device = list(runs), template, torch.device(device)
+        self.autocast = precision_autocast(self.runs[0].spec, self.device)
+        # parameters and buffers by name, per run: load_state_dict copies in place, so these stay the leaves
+        self.params = [dict(r.model.named_parameters()) | dict(r.model.named_buffers()) for r in self.runs]
+        self.names = list(self.params[0])
+        set_pack_dropout_generators(template, [r.dropout_gen for r in self.runs])
+        self.run_index = torch.arange(len(self.runs), device=self.device)
+
+        def forward(state: dict, tokens: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+            with run_index_scope(index):
+                return functional_call(template, state, (tokens,))
+
+        self.packed_forward = vmap(forward, randomness="same")  # "same": the dropout draws are per run by construction
+
+    def __call__(self, n_dims: int, n_points: int) -> tuple[list[torch.Tensor], list[float]]:
+        runs = self.runs
+        batches = [r.task.sample(r.spec["batch_size"], n_points, r.data_gen, n_dims_active=n_dims) for r in runs]
+        state = {n: torch.stack([p[n] for p in self.params]) for n in self.names}  # (K, *shape) each
+        with self.autocast:
+            tokens = [r.task.tokens(b) for r, b in zip(runs, batches)]
+            if len({t.shape for t in tokens}) > 1:
+                raise ValueError(f"packed runs give token sequences of different shapes {[t.shape for t in tokens]}; "
+                                 "their tasks do not share a token layout (train.pack groups them wrongly)")
+            out = self.packed_forward(state, torch.stack(tokens), self.run_index)  # (K, B, T, out_dim)
+            preds = [r.task.predictions(out[i], b) for i, (r, b) in enumerate(zip(runs, batches))]
+        losses = [r.task.loss(p.float(), b) for r, p, b in zip(runs, preds, batches)]
+        for r in runs:
+            r.opt.zero_grad(set_to_none=True)
+        torch.stack(losses).sum().backward()  # d(sum)/d(loss_r) = 1: each run gets its own loss's gradient
+        lrs = []
+        for r in runs:
+            if r.spec.get("grad_clip"):
+                torch.nn.utils.clip_grad_norm_(r.model.parameters(), r.spec["grad_clip"])
+            lrs.append(r.opt.param_groups[0]["lr"])
+            r.opt.step()
+            r.sched.step()
+        return [loss.detach() for loss in losses], lrs
+
+    def close(self) -> None:
+        """Give the template back its unpacked dropout (no per-run generators)."""
+        set_pack_dropout_generators(self.template, None)
+
+
+def open_pack(specs: list[dict], device: torch.device | str, scan: str = "auto", log: bool = False) -> PackedStep:
+    """K runs of ``specs`` built as the trainer builds them (seeds, optimisers, generators, scan), as one
+    ``PackedStep``, writing no files: what a benchmark times. Refuses specs that cannot share a pack."""
+    check_packable(specs)
+    device = torch.device(device)
+    runs = [build_run(s, device, scan, log=False) for s in specs]
+    for r in runs:
+        r.model.train()
+    return PackedStep(runs, pack_template(specs[0], runs[0].task, device, scan, log=log), device)
 
 
 def train_pack(
@@ -135,21 +186,14 @@ def train_pack(
     device = torch.device(device)
     runs = [_open_run(*args, device, scan) for args in zip(specs, model_paths, metrics_paths, checkpoint_dirs)]
     first = runs[0]
-    # The template whose modules run every forward (functional_call swaps in the stacked parameters)
-    template = build_model(first.spec["model"], first.task.token_dim, seed=first.spec["seed"],
-                           out_dim=first.task.out_dim).to(device)
-    log_scan_implementation(set_scan(template, scan, device), device)
-    log_fused_ops(template, device)
-    template.train()
+    template = pack_template(first.spec, first.task, device, scan)
     for r in runs:
         r.model.train()
         print(f"pack run {r.name} (spec {r.hash}, lr {r.spec['model']['learning_rate']}): "
               + (f"resuming from {r.ckpt_path} at step {r.step}" if r.step else "starting at step 0"))
 
     steps = first.spec["steps"]
-    bf16 = first.spec.get("precision", "fp32") == "bf16"
-    if bf16 and device.type != "cuda":
-        raise ValueError("train.precision = bf16 needs a CUDA device; use fp32 on CPU")
+    precision_autocast(first.spec, device)  # bf16 on a CPU: refused before any file is touched
     start = min(r.step for r in runs)
     end = steps if stop_after is None else min(steps, start + stop_after)
     prov = provenance(device)
@@ -168,64 +212,33 @@ def train_pack(
             s0 = min(r.step for r in behind)
             group = [r for r in behind if r.step == s0]
             upto = min([r.step for r in behind if r.step > s0] + [end])
-            _advance(group, template, s0, upto, end, bf16, device, t0, prov, bar)
+            _advance(group, template, s0, upto, end, device, t0, prov, bar)
     bar.close()
     set_pack_dropout_generators(template, None)
     if end == steps:
         for r in runs:  # every run's outputs before any checkpoint goes: a kill in between resumes at the end
             r.metrics_path.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(r.work_metrics, r.metrics_path)
-            atomic_save({
-                "spec": r.spec, "spec_hash": r.hash, "step": steps, "model": r.model.state_dict(),
-                "effective_parameters": r.model.effective_parameters(),
-                "train_seconds": r.elapsed + time.perf_counter() - t0, "device": str(device), "provenance": prov,
-            }, r.model_path)
+            atomic_save(model_dict(r, r.hash, r.elapsed + time.perf_counter() - t0, device, prov), r.model_path)
         for r in runs:
             _remove_checkpoint(r.ckpt_dir, r.work_metrics)
     return [r.model for r in runs]
 
 
-def _advance(group: list[_Run], template: ICLModel, start: int, stop: int, end: int, bf16: bool,
-             device: torch.device, t0: float, prov: dict, bar) -> None:
+def _advance(group: list[_Run], template: ICLModel, start: int, stop: int, end: int, device: torch.device,
+             t0: float, prov: dict, bar) -> None:
     """Train the runs of ``group`` (all at step ``start``) as one pack up to step ``stop``."""
     spec = group[0].spec
     curriculum = Curriculum.from_dict(spec["curriculum"])
     steps, log_every, ckpt_every = spec["steps"], spec["log_every"], spec["checkpoint_every"]
-    names = list(group[0].params)
-    set_pack_dropout_generators(template, [r.dropout_gen for r in group])
-    run_index = torch.arange(len(group), device=device)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
-
-    def forward(state: dict, tokens: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        with run_index_scope(index):
-            return functional_call(template, state, (tokens,))
-
-    packed_forward = vmap(forward, randomness="same")  # "same": the dropout draws are per run by construction
+    packed_step = PackedStep(group, template, device)
     for step in range(start, stop):
         n_dims, n_points = curriculum.at(step)
-        batches = [r.task.sample(r.spec["batch_size"], n_points, r.data_gen, n_dims_active=n_dims) for r in group]
-        state = {n: torch.stack([r.params[n] for r in group]) for n in names}  # (K, *shape) each
-        with autocast:
-            tokens = [r.task.tokens(b) for r, b in zip(group, batches)]
-            if len({t.shape for t in tokens}) > 1:
-                raise ValueError(f"packed runs give token sequences of different shapes {[t.shape for t in tokens]}; "
-                                 "their tasks do not share a token layout (train.pack groups them wrongly)")
-            out = packed_forward(state, torch.stack(tokens), run_index)  # (K, B, T, out_dim)
-            preds = [r.task.predictions(out[i], b) for i, (r, b) in enumerate(zip(group, batches))]
-        losses = [r.task.loss(p.float(), b) for r, p, b in zip(group, preds, batches)]
-        for r, loss in zip(group, losses):
-            newly_bad = ~torch.isfinite(loss.detach()) & (r.bad_step < 0)
+        losses, lrs = packed_step(n_dims, n_points)
+        for r, loss in zip(group, losses):  # on the device: read where the host syncs anyway (below)
+            newly_bad = ~torch.isfinite(loss) & (r.bad_step < 0)
             r.bad_step = torch.where(newly_bad, step, r.bad_step)
-            r.bad_loss = torch.where(newly_bad, loss.detach(), r.bad_loss)
-            r.opt.zero_grad(set_to_none=True)
-        torch.stack(losses).sum().backward()  # d(sum)/d(loss_r) = 1: each run gets its own loss's gradient
-        lrs = []
-        for r in group:
-            if r.spec.get("grad_clip"):
-                torch.nn.utils.clip_grad_norm_(r.model.parameters(), r.spec["grad_clip"])
-            lrs.append(r.opt.param_groups[0]["lr"])
-            r.opt.step()
-            r.sched.step()
+            r.bad_loss = torch.where(newly_bad, loss, r.bad_loss)
         done = step + 1
         for r, loss, lr in zip(group, losses, lrs):
             r.step = done
@@ -240,20 +253,11 @@ def _advance(group: list[_Run], template: ICLModel, start: int, stop: int, end: 
             for r in group:
                 _check_finite(r)
                 r.metrics_file.flush()
-                atomic_save({
-                    "spec": r.spec, "spec_hash": r.hash, "step": done,
-                    "model": r.model.state_dict(), "optimizer": r.opt.state_dict(), "scheduler": r.sched.state_dict(),
-                    "data_generator": r.data_gen.get_state(), "dropout_generator": r.dropout_gen.get_state(),
-                    "elapsed_s": r.elapsed + time.perf_counter() - t0, "provenance": prov,
-                }, r.ckpt_path)
+                atomic_save(checkpoint_dict(r, r.hash, done, r.elapsed + time.perf_counter() - t0, prov), r.ckpt_path)
         bar.update(1)  # the groups' step ranges follow each other: the bar counts the pack's slowest run
 
 
 def _check_finite(r: _Run) -> None:
     first = int(r.bad_step)
     if first >= 0:
-        raise NonFiniteLossError(
-            f"non-finite training loss {float(r.bad_loss)} at step {first} in run {r.name} of the pack; the last "
-            f"good checkpoint ({r.ckpt_path if r.ckpt_path.exists() else 'none yet'}) is kept. Lower the learning "
-            f"rate or enable train.grad_clip; a changed config cannot resume that checkpoint, so then delete the "
-            f"checkpoint directory {r.ckpt_dir} and rerun the rule.")
+        raise non_finite_error(float(r.bad_loss), first, r.ckpt_path, r.ckpt_dir, where=f" in run {r.name} of the pack")
