@@ -152,6 +152,7 @@ def test_measured_pack_rows_replace_the_model(tmp_path):
     path.write_text("\n".join(rows + [json.dumps(pack)]) + "\n")
     table = cost.index_measurements([json.loads(r) for r in rows] + [pack], lambda r: ("gpt2", 256, 12))
     assert table[("gpt2", 256, 12)].packs[3]["ms_per_step"] == 30.0
+    assert not cost.index_measurements([{**pack, "tiny": True}], lambda r: ("gpt2", 256, 12))
     base, _ = _run_script("paper.yaml")
     totals, buf = _run_script("paper.yaml", measured=path)
     text = buf.getvalue()

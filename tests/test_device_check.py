@@ -54,10 +54,11 @@ def test_dry_run_plans_every_phase_in_order_and_writes_nothing(tmp_path):
     out = device_check("--dry-run", env={"OUT": str(tmp_path / "out"), "PREPARED": str(tmp_path / "none")})
     assert out.returncode == 0, out.stderr
     phases = [line.split()[1] for line in out.stdout.splitlines() if line.strip().startswith("phase ")]
-    assert phases == ["env", "build", "bench", "fallback", "wait", "pytest", "kernels", "triton", "pack", "snakemake",
-                      "share"]
+    assert phases == ["env", "build", "bench", "fallback", "roofline", "wait", "pytest", "kernels", "triton", "pack",
+                      "snakemake", "share"]
     assert "DEADLINE=540s" in out.stdout and "run prepare.sh" in out.stdout
     assert "phase triton (limit 45s)" in out.stdout and "phase pack (limit 120s)" in out.stdout
+    assert "phase roofline (limit 30s)" in out.stdout
     assert not (tmp_path / "out").exists()
 
 
@@ -71,8 +72,8 @@ def test_phase_selection(tmp_path):
 
     assert phases("--phases", "pytest,bench") == ["env", "bench", "pytest"]  # run order; env always
     assert phases("--phases=kernels") == ["env", "kernels"]
-    assert phases("--skip", "build,wait,share") == ["env", "bench", "fallback", "pytest", "kernels", "triton", "pack",
-                                                    "snakemake"]
+    assert phases("--skip", "build,wait,share") == ["env", "bench", "fallback", "roofline", "pytest", "kernels",
+                                                    "triton", "pack", "snakemake"]
     assert phases("--phases", "pack,triton") == ["env", "triton", "pack"]
     assert "DEADLINE=300s" in device_check("--dry-run", env=env).stdout
     for bad in (["--phases", "bench,gpu"], ["--skip", "nope"], ["--frobnicate"]):
@@ -423,6 +424,9 @@ def test_summary_renders_partial_and_complete_runs(tmp_path):
          "evaluations": {}, "job_devices": {}},
         {"phase": "share", "pair": "linear_regression:mamba", "n_procs": 8, "ok": 8, "agg_steps_per_s": 80.0,
          "speedup_vs_one": 3.2},
+        {"phase": "roofline", "kind": "matmul", "pack_k": 8, "rows": 5248, "d_in": 256, "d_out": 1024,
+         "us_per_kernel": 61.2, "tflops": 180.1, "fraction_of_tf32": 0.45},
+        {"phase": "roofline", "kind": "elementwise", "mbytes": 256, "us_per_kernel": 180.0, "gbps": 3700.0},
     ]
     results = tmp_path / "results.jsonl"
     results.write_text("\n".join(json.dumps(r) for r in rows) + "\n{not json\n")
@@ -430,6 +434,7 @@ def test_summary_renders_partial_and_complete_runs(tmp_path):
     text = (tmp_path / "summary.md").read_text()
     assert "Not finished" in text and "NVIDIA H200" in text and "| gpt2 | linear_regression:transformer | bf16" in text
     assert "RuntimeError: x" in text and "20 passed, 1 skipped" in text and "| 8 | 8 |" in text and "3.2" in text
+    assert "| 8 | 5248 | 256 | 1024 | 61.2 | 180.1 | 0.45 |" in text and "| 256 | 180.0 | 3700.0 |" in text
     assert [p.name for p in tmp_path.iterdir()] == sorted(["results.jsonl", "summary.md"]) or \
         sorted(p.name for p in tmp_path.iterdir()) == ["results.jsonl", "summary.md"]
     with open(results, "a") as f:

@@ -42,7 +42,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--tiny", action="store_true", help="small shapes and few repeats (a CPU smoke test)")
     ap.add_argument("--repeats", type=int, default=None, help="launches per timing (default 50; --tiny 2)")
     ap.add_argument("--out", default=None, help="append JSON lines here (default $OUT/results.jsonl, else none)")
-    args = ap.parse_args(argv)
+    args, ignored = ap.parse_known_args(argv)  # the device check passes its BENCH_ARGS to every benchmark
+    if ignored:
+        print(f"bench_roofline.py: ignoring {' '.join(ignored)}", file=sys.stderr)
     if args.out is None and os.environ.get("OUT"):
         args.out = str(Path(os.environ["OUT"]) / "results.jsonl")
     args.repeats = args.repeats or (2 if args.tiny else 50)

@@ -13,6 +13,8 @@
 #              GPU's target only (cuda_archs.py) and trimmed to the dtypes mambaicl uses (trim_kernels.py; TRIM=0: full)
 #   bench      meanwhile: a training step per backbone without Mamba blocks, paper size, fp32 and bf16
 #   fallback   meanwhile: the Mamba-containing backbones on the package's own scan
+#   roofline   meanwhile: TF32 matmuls at the models' shapes (one run, a pack of 8) and elementwise kernels of 0.25 to
+#              256 MB: the cost model's matmul and bandwidth efficiencies, measured (bench_roofline.py)
 #   wait       waits for the build (at most until BUILD_DEADLINE s), installs the wheels, checks the kernels import
 #   pytest     the CUDA tests: pytest -m cuda (tests/test_cuda.py, test_mamba.py, test_hybrids.py)
 #   kernels    the Mamba-containing backbones on mamba-ssm's kernels, fp32 and bf16
@@ -35,7 +37,7 @@ export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HERE=$REPO/benchmarks/gpu
-ALL_PHASES=(env build bench fallback wait pytest kernels triton pack snakemake share)
+ALL_PHASES=(env build bench fallback roofline wait pytest kernels triton pack snakemake share)
 OUT_FILES=(summary.md summary.log results.jsonl phases.log build_causal_conv1d.log build_mamba_ssm.log
            pytest_cuda.log snakemake.log)
 
@@ -71,7 +73,7 @@ read -r -a BENCH_ARGS <<<"${BENCH_ARGS:-}"  # extra arguments for bench_steps.py
 # each phase's time limit in seconds (also capped by what is left before DEADLINE)
 # (the 2026-11-30 H200 run ended kernels at 185 s and needed 59 s for snakemake and 95 s for share: with triton
 # and pack at their limits, 185 + 45 + 120 + 59 + 95 = 504 s, within DEADLINE)
-declare -A BUDGET=([bench]=100 [fallback]=60 [pytest]=110 [kernels]=60 [triton]=45 [pack]=120 [snakemake]=170
+declare -A BUDGET=([bench]=100 [fallback]=60 [roofline]=30 [pytest]=110 [kernels]=60 [triton]=45 [pack]=120 [snakemake]=170
                    [share]=200)
 
 # ---- phase selection ------------------------------------------------------------------------------------------
@@ -239,6 +241,8 @@ run_phase bench "$OUT/phases.log" "${BENCH[@]}" --phase bench --group plain --pr
 # no --profile: the own scan launches tens of thousands of kernels per step (spec 13), too many to trace quickly
 run_phase fallback "$OUT/phases.log" "${BENCH[@]}" --phase fallback --group mamba --paths fallback \
   --precisions fp32 bf16 --steps 5 --warmup 1 --max-seconds 5
+# still while it builds (the 2026-11-30 run waited 57 s for the build after fallback): what the cost model assumes
+run_phase roofline "$OUT/phases.log" "${TS_BENCH[@]}" "$PYTHON" "$HERE/bench_roofline.py" --out "$RESULTS" "${BENCH_ARGS[@]}"
 
 # ---- wait for the build, install, check ----------------------------------------------------------------------------------
 if selected wait; then

@@ -264,6 +264,7 @@ def summary_text(rows: list[dict]) -> str:
               r.get("gpu_busy_ms"), r.get("peak_mem_gib"), r.get("hours_for_config_steps"), r.get("error")]
              for r in steps]) + [""]
     md_lines += pack_table(rows, steps)
+    md_lines += roofline_table(rows)
     for r in [r for r in rows if r.get("phase") == "pytest"][-1:]:
         counts = ", ".join(f"{r[k]} {k}" for k in ("passed", "failed", "skipped", "error", "errors", "deselected")
                            if k in r)
@@ -316,6 +317,25 @@ def pack_table(rows: list[dict], unpacked: list[dict]) -> list[str]:
             ""] + _table(["backbone", "K", "prec", "runs on", "ms/pack step", "ms/run step", "speed-up/run vs K=1",
                           "unpacked ms/step", "vs unpacked", "GPU kernels", "GPU busy ms", "peak GiB", "error"],
                          lines) + [""]
+
+
+def roofline_table(rows: list[dict]) -> list[str]:
+    """The `roofline` rows (bench_roofline.py): matmul TFLOP/s and elementwise floor and bandwidth."""
+    mm = [r for r in rows if r.get("phase") == "roofline" and r.get("kind") == "matmul"]
+    ew = [r for r in rows if r.get("phase") == "roofline" and r.get("kind") == "elementwise"]
+    if not mm and not ew:
+        return []
+    out = ["## Roofline (the cost model's assumed efficiencies, measured)", "",
+           "Matmuls: fp32 with TF32, (K, rows, d_in) @ (K, d_in, d_out), GPU time per kernel from CUDA events; the "
+           "cost model assumes 50 % of 400 TFLOP/s and reads these rows with --measured.", ""]
+    out += _table(["K", "rows", "d_in", "d_out", "us/kernel", "TFLOP/s", "of 400", "error"],
+                  [[r.get("pack_k"), r.get("rows"), r.get("d_in"), r.get("d_out"), r.get("us_per_kernel"),
+                    r.get("tflops"), r.get("fraction_of_tf32"), r.get("error")] for r in mm]) + [""]
+    out += ["Elementwise kernels back to back (multiply, add; fp32): time per kernel, achieved read + write "
+            "bandwidth (the cost model assumes 80 % of 4.3 TB/s).", ""]
+    out += _table(["MB", "us/kernel", "GB/s", "error"],
+                  [[r.get("mbytes"), r.get("us_per_kernel"), r.get("gbps"), r.get("error")] for r in ew]) + [""]
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -184,8 +184,8 @@ def index_measurements(rows: list[dict], shape_of) -> dict[tuple, Measured]:
     """fp32 rows with a step time, keyed by backbone shape; ``shape_of(row)`` -> (backbone, d, n_layer)."""
     out: dict[tuple, Measured] = {}
     for r in rows:
-        if r.get("precision") != "fp32" or r.get("ms_per_step") is None:
-            continue
+        if r.get("precision") != "fp32" or r.get("ms_per_step") is None or r.get("tiny"):
+            continue  # --tiny rows (a CPU smoke test of the scripts) never stand for the device
         phase = r.get("phase")
         if phase not in ("bench", "fallback", "kernels", "triton", "pack"):
             continue
