@@ -49,11 +49,18 @@ needs_kernels = pytest.mark.skipif(not kernels_available(), reason="needs CUDA a
 
 
 def _train(*args, **kwargs):
-    """The library's trainer: this file's one import from mambaicl outside mambaicl.models and mambaicl.tasks
-    (imported here, when called, so that the rest of the file does not depend on where it lives)."""
+    """The library's trainer: with ``_train_pack``, this file's only imports from mambaicl outside mambaicl.models
+    and mambaicl.tasks (imported here, when called, so that the rest of the file does not depend on where it lives)."""
     from mambaicl.training.loop import train
 
     return train(*args, **kwargs)
+
+
+def _train_pack(*args, **kwargs):
+    """The pack trainer (``train.pack``), imported as ``_train`` is."""
+    from mambaicl.training.pack import train_pack
+
+    return train_pack(*args, **kwargs)
 
 
 def _model(backbone: str, seed: int = 0):
@@ -234,6 +241,35 @@ def test_resume_on_cuda_continues_the_same_run(tmp_path, backbone, precision):
     loss_noise = ((mr.loss - ma.loss).abs() / ma.loss.abs()).max()
     assert ((mb.loss - ma.loss).abs() / ma.loss.abs()).max() < max(tol, 10 * loss_noise)
     assert torch.isfinite(torch.tensor(mb.loss.to_numpy())).all()
+
+
+@pytest.mark.cuda
+@needs_kernels
+@pytest.mark.parametrize("backbone", MAMBA_BACKBONES)
+def test_a_pack_on_the_kernels_equals_separate_runs(tmp_path, backbone, no_tf32):
+    """A pack of 3 on mamba-ssm's kernels (the runs folded into one scan and one conv call per layer, B and C
+    grouped per run) trains each run as its separate job on the kernels does: weights within 1e-3 after 8 steps
+    (the kernels' backward adds with atomics, and vmapped matmuls sum in another order), losses within 1e-4."""
+    specs = [{**_spec(backbone, "fp32"), "steps": 8, "seed": seed,
+              "model": {"backbone": backbone, **TINY[backbone], "learning_rate": lr}}
+             for seed, lr in ((1, 3e-3), (2, 1e-2), (3, 5e-3))]
+
+    def paths(d):
+        return ([d / f"r{i}/model.pt" for i in range(3)], [d / f"r{i}/metrics.csv" for i in range(3)],
+                [d / f"r{i}/ckpt" for i in range(3)])
+
+    with sdpa_kernel(SDPBackend.MATH):
+        packed = _train_pack(specs, *paths(tmp_path / "pack"), device="cuda", progress=False, scan="kernels")
+        alone = [_train(s, m, c, k, device="cuda", progress=False, scan="kernels")
+                 for s, m, c, k in zip(specs, *paths(tmp_path / "alone"))]
+    for i, (p, a) in enumerate(zip(packed, alone)):
+        for (name, x), y in zip(p.state_dict().items(), a.state_dict().values()):
+            if name.endswith("c_attn.bias"):  # the key third's exact gradient is zero (see the resume test)
+                d = x.shape[0] // 3
+                x, y = (torch.cat([t[:d], t[2 * d:]]) for t in (x, y))
+            assert _rel(x, y) < 1e-3, (i, name, _rel(x, y))
+        lp, la = (pd.read_csv(tmp_path / f"{d}/r{i}/metrics.csv").loss for d in ("pack", "alone"))
+        assert ((lp - la).abs() / la.abs()).max() < 1e-4
 
 
 @pytest.mark.cuda

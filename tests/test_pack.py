@@ -65,8 +65,8 @@ def _pack(root, specs, **kw):
     return train_pack(specs, *_paths(root, len(specs)), progress=False, **kw)
 
 
-def _separate(root, specs):
-    return [train(s, m, c, d, progress=False) for s, m, c, d in zip(specs, *_paths(root, len(specs)))]
+def _separate(root, specs, **kw):
+    return [train(s, m, c, d, progress=False, **kw) for s, m, c, d in zip(specs, *_paths(root, len(specs)))]
 
 
 def _key_bias_dropped(name: str, t: torch.Tensor) -> torch.Tensor:
@@ -203,14 +203,11 @@ def test_pack_below_one_or_not_an_integer_is_a_config_error(pack):
         check_pack_config(_config(pack=pack))
 
 
-def test_pack_on_mamba_ssm_kernels_is_a_config_error():
-    check_pack_config(_config(pack=1, scan="kernels"))
-    with pytest.raises(ConfigError, match="kernels"):
-        check_pack_config(_config(pack=2, scan="kernels"))
-    with pytest.raises(ConfigError, match="m"):  # scan: auto on a host where the kernels import
-        check_pack_host(_config(pack=2), kernels_here=True)
-    check_pack_host(_config(pack=2), kernels_here=False)
-    check_pack_host(_config(pack=1), kernels_here=True)
+def test_pack_on_mamba_ssm_kernels_is_allowed():
+    # the kernels' runs fold into one call per layer (models.packing.fold_runs): nothing to refuse any more
+    for pack in (1, 2):
+        check_pack_config(_config(pack=pack, scan="kernels"))
+        check_pack_host(_config(pack=pack), kernels_here=True)  # scan: auto on a host where the kernels import
 
 
 def test_schema_and_validation_refuse_pack_zero(tmp_path):
@@ -221,10 +218,6 @@ def test_schema_and_validation_refuse_pack_zero(tmp_path):
     cfg = tiny_config("packcheck")
     cfg["train"]["pack"] = 0
     with pytest.raises(ConfigError, match="pack"):
-        validate(cfg)
-    cfg["train"]["pack"] = 2
-    cfg["scan"], cfg["device"] = "kernels", "cuda"
-    with pytest.raises(ConfigError, match="train.pack"):
         validate(cfg)
 
 
@@ -280,3 +273,112 @@ def test_a_pack_job_writes_each_runs_files_where_rule_train_does(tmp_path):
     assert len(logs) == 2  # one job per model, each with its two seeds
     text = logs[0].read_text() + logs[1].read_text()
     assert text.count("training a pack of 2 runs") == 2 and all(p in text for p in models)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Mamba's scan folded: one Triton / mamba-ssm call per layer for all K runs (B, C grouped per run)
+# ----------------------------------------------------------------------------------------------------------
+
+MAMBA_MODELS = ["mamba", "standard_hybrid", "mambaformer"]
+RUNS3 = ((1, 3e-3), (2, 1e-2), (3, 5e-3))
+
+
+def _n_mamba_layers(name: str) -> int:
+    from mambaicl.models import build_model
+
+    spec = {k: v for k, v in MODELS[name].items()}
+    return sum(type(m).__name__ == "MambaMixer" for m in build_model(spec, token_dim=4, seed=0).modules())
+
+
+def _count_calls(calls: list, fn):
+    def counted(*args, **kw):
+        calls.append(args[3].shape)  # B: (b, N, L), or (b, K, N, L) grouped
+        return fn(*args, **kw)
+    return counted
+
+
+def _check_folded(tmp_path, name, calls, steps=BASE["steps"], **kw):
+    """A pack of three equals the three separate runs, and the scan ran once per Mamba layer per pack step, with
+    B grouped per run: as many calls as one separate run makes, not K times as many."""
+    specs = _specs(MODELS[name], runs=RUNS3, steps=steps)
+    packed = _pack(tmp_path / "pack", specs, **kw)
+    pack_calls = list(calls)
+    calls.clear()
+    alone = _separate(tmp_path / "alone", specs[:1], **kw)
+    one_run_calls = list(calls)
+    alone += _separate(tmp_path / "alone2", specs[1:], **kw)
+    for p, a in zip(packed, alone):
+        _assert_close(p, a)
+    assert len(pack_calls) == len(one_run_calls) == steps * _n_mamba_layers(name)
+    assert all(len(s) == 4 and s[1] == 3 for s in pack_calls), pack_calls[:3]
+    assert all(len(s) == 3 for s in one_run_calls)
+
+
+TRITON_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _import_triton_scan():
+    """The package's Triton scan, imported when this module is (collection time), with TRITON_INTERPRET=1 on CPU,
+    as tests/test_triton_kernels.py does: triton reads it at import, and training imports triton on its own
+    (torch's native ops), so a later import would find it built for a GPU. None without triton."""
+    import os
+
+    old = os.environ.get("TRITON_INTERPRET")
+    if TRITON_DEVICE == "cpu":
+        os.environ["TRITON_INTERPRET"] = "1"
+    try:
+        from mambaicl.models import triton_scan
+    except ImportError:
+        return None
+    finally:
+        if old is None:
+            os.environ.pop("TRITON_INTERPRET", None)
+        else:
+            os.environ["TRITON_INTERPRET"] = old
+    return triton_scan
+
+
+_triton_scan = _import_triton_scan()
+
+
+@pytest.fixture
+def triton_interpreted(monkeypatch):
+    """The Triton scan, in Triton's interpreter on CPU (set for the test's duration: it is read again at launch)."""
+    if _triton_scan is None:
+        pytest.skip("triton is not installed")
+    if TRITON_DEVICE == "cpu":
+        if not _triton_scan.INTERPRETED:
+            pytest.skip("triton was imported without TRITON_INTERPRET=1 earlier in this process")
+        monkeypatch.setenv("TRITON_INTERPRET", "1")
+    return _triton_scan, TRITON_DEVICE
+
+
+@pytest.mark.parametrize("name", MAMBA_MODELS)
+def test_pack_on_the_triton_scan_folds_the_runs_and_equals_separate_runs(tmp_path, name, triton_interpreted,
+                                                                         monkeypatch):
+    triton_scan, device = triton_interpreted
+    calls = []
+    monkeypatch.setattr(triton_scan, "selective_scan_triton", _count_calls(calls, triton_scan.selective_scan_triton))
+    _check_folded(tmp_path, name, calls, steps=2, scan="triton", device=device)  # the interpreter is slow
+
+
+def _conv_stand_in(x, weight, bias, activation=None):
+    """causal-conv1d's ``causal_conv1d_fn`` on CPU: x (b, d, L), weight (d, w), bias (d,)."""
+    d, w = weight.shape
+    y = torch.nn.functional.conv1d(x, weight[:, None], bias, padding=w - 1, groups=d)[..., :x.shape[-1]]
+    return torch.nn.functional.silu(y) if activation == "silu" else y
+
+
+@pytest.mark.parametrize("name", MAMBA_MODELS)
+def test_pack_on_the_kernels_path_folds_the_runs_and_equals_separate_runs(tmp_path, name, monkeypatch):
+    """The kernels path's wiring on CPU: mamba-ssm's scan and causal-conv1d replaced by stand-ins with their
+    signatures (the grouped reference scan; a depthwise conv), the mixer told that the kernels run."""
+    from mambaicl.models import implementation, mamba
+
+    calls = []
+    scan = _count_calls(calls, mamba.selective_scan_ref)
+    for mod in (implementation, mamba):
+        monkeypatch.setattr(mod, "_kernel_scan", scan)
+        monkeypatch.setattr(mod, "_kernel_conv", _conv_stand_in)
+    monkeypatch.setattr(mamba, "resolve_scan", lambda scan, device: "kernels")
+    _check_folded(tmp_path, name, calls)

@@ -105,6 +105,47 @@ def test_triton_scan_variants(z, softplus, time_major):
     assert max(errs.values()) < 2e-5, errs
 
 
+def _grouped_inputs(b, G, d_group, n, L, seed):
+    """A scan's inputs with B, C grouped per (packed) run: (b, G, n, L), channels G d_group."""
+    x = _scan_inputs(b, G * d_group, n, L, seed)
+    g = torch.Generator().manual_seed(seed + 100)
+    x["B"], x["C"] = (torch.randn(b, G, n, L, generator=g, dtype=torch.float64) for _ in range(2))
+    return x
+
+
+def test_grouped_reference_is_each_group_on_its_own_channels():
+    """selective_scan_ref with grouped B, C: channel c reads group c // (d / G), i.e. the G 3-D scans side by side."""
+    x = _grouped_inputs(2, 3, 2, 3, 4, seed=7)
+    kw = dict(D=x["D"], z=x["z"], delta_bias=x["delta_bias"], delta_softplus=True)
+    y = selective_scan_ref(x["u"], x["delta"], x["A"], x["B"], x["C"], **kw)
+    for r in range(3):
+        ch = slice(2 * r, 2 * r + 2)
+        y_r = selective_scan_ref(x["u"][:, ch], x["delta"][:, ch], x["A"][ch], x["B"][:, r], x["C"][:, r],
+                                 D=x["D"][ch], z=x["z"][:, ch], delta_bias=x["delta_bias"][ch], delta_softplus=True)
+        torch.testing.assert_close(y[:, ch], y_r, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("d_group, time_major", [(4, False), (3, True)], ids=["pow2", "odd_time_major"])
+def test_triton_scan_grouped_matches_reference(d_group, time_major):
+    """Grouped B, C (a pack's runs folded into the channels): values and every gradient, dB and dC per group;
+    3 channels per group checks that a channel block never straddles two groups."""
+    errs = _check_scan(_grouped_inputs(2, 2, d_group, 3, 5, seed=8), torch.float32, time_major=time_major)
+    assert max(errs.values()) < 2e-5, errs
+
+
+def test_triton_scan_one_group_is_the_3d_call_bit_for_bit():
+    x = {k: v.float().to(DEVICE) for k, v in _scan_inputs(2, 5, 3, 6, seed=9).items()}
+    outs = []
+    for grouped in (False, True):
+        t = {k: v.clone().requires_grad_() for k, v in x.items()}
+        B, C = (t["B"].unsqueeze(1), t["C"].unsqueeze(1)) if grouped else (t["B"], t["C"])
+        y = triton_scan.selective_scan_triton(t["u"], t["delta"], t["A"], B, C, t["D"], t["z"], t["delta_bias"], True)
+        y.square().sum().backward()
+        outs.append([y.detach(), *(t[k].grad for k in SCAN_NAMES)])
+    for k, a, b in zip(("y", *SCAN_NAMES), *outs):
+        assert torch.equal(a, b), k
+
+
 def _wkv_inputs(B, T, C, seed):
     g = torch.Generator().manual_seed(seed)
     r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)  # noqa: E731

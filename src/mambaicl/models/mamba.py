@@ -1,7 +1,8 @@
 """Mamba-1 (mamba-ssm 1.1.1 semantics, spec 3.2): selective scan, mixer and backbone.
 
 Three implementations of the selective scan share one signature (mamba-ssm's ``selective_scan_fn``;
-u, delta: (batch, d_inner, L); A: (d_inner, d_state); B, C: (batch, d_state, L)):
+u, delta: (batch, d_inner, L); A: (d_inner, d_state); B, C: (batch, d_state, L), or grouped
+(batch, G, d_state, L), channel c reading group c // (d_inner / G): the layout a pack folds its runs into):
 
 - ``selective_scan_ref``: a plain loop over time with autograd; the ground truth for tests (float64-capable);
 - ``selective_scan_cpu``: a custom autograd Function (``_SelectiveScanFn``) whose forward runs the recurrence
@@ -10,6 +11,8 @@ u, delta: (batch, d_inner, L); A: (d_inner, d_state); B, C: (batch, d_state, L))
 - the package's Triton kernel (``triton_scan.selective_scan_triton``, optional: imported only when chosen).
 
 Which one a mixer runs follows the config's ``scan`` key (``implementation.resolve_scan``; ``set_scan`` sets it).
+In a pack (``training.pack``'s vmapped forward) the Triton and kernels paths fold the K runs into one causal-conv
+and one scan call per layer (``packing.fold_runs``, B and C grouped per run); the CPU path runs the scan per run.
 
 The mixer's parameter names and shapes equal mamba-ssm's ``Mamba`` module, so a state dict moves between them.
 """
@@ -25,8 +28,7 @@ from torch.autograd.function import once_differentiable
 
 from .base import Backbone
 from .blocks import ResidualStack
-from ..errors import ConfigError
-from .packing import is_batched, per_run
+from .packing import GROUP, fold_runs, per_run
 
 from .implementation import (  # noqa: F401 - re-exported: the jobs, tests and the image's check use them here
     SCAN_CHOICES,
@@ -62,9 +64,19 @@ def _gate(y, u, D, z):
     return y
 
 
+def _per_channel(B, d):
+    """B or C as (b, 1, n, L) (shared by all channels) or, grouped, (b, d, n, L): channel c gets group c // (d / G)."""
+    if B.dim() == 3:
+        return B[:, None]
+    if d % B.shape[1]:
+        raise ValueError(f"grouped B/C {tuple(B.shape)}: {B.shape[1]} groups do not divide {d} channels")
+    return B.repeat_interleave(d // B.shape[1], dim=1)
+
+
 def selective_scan_ref(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False):
     """Sequential reference: h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t, y_t = <C_t, h_t> (+ D u_t) (* silu z).
 
+    B, C: (b, N, L), or grouped (b, G, N, L) with channel c reading group c // (d / G) (mamba-ssm's layout).
     Computes in the inputs' promoted dtype (at least float32), so float64 inputs give a float64 reference;
     returns the promoted dtype of u and A (float32 for half-precision u with a float32 A, as the kernel's tests).
     """
@@ -72,11 +84,12 @@ def selective_scan_ref(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta
     out_dtype = torch.promote_types(u.dtype, A.dtype)
     u, delta, A, B, C = (t.to(dtype) for t in (u, delta, A, B, C))
     delta = _prepare_delta(delta, None if delta_bias is None else delta_bias.to(dtype), delta_softplus)
+    B, C = _per_channel(B, u.shape[1]), _per_channel(C, u.shape[1])  # (b, 1 or d, n, L)
     h = u.new_zeros(u.shape[0], u.shape[1], A.shape[1])  # (b, d, n)
     ys = []
     for t in range(u.shape[2]):
-        h = torch.exp(delta[:, :, t, None] * A) * h + (delta[:, :, t] * u[:, :, t])[..., None] * B[:, None, :, t]
-        ys.append((h * C[:, None, :, t]).sum(-1))
+        h = torch.exp(delta[:, :, t, None] * A) * h + (delta[:, :, t] * u[:, :, t])[..., None] * B[..., t]
+        ys.append((h * C[..., t]).sum(-1))
     y = torch.stack(ys, dim=-1)  # (b, d, L)
     return _gate(y, u, None if D is None else D.to(dtype), None if z is None else z.to(dtype)).to(out_dtype)
 
@@ -283,9 +296,6 @@ class MambaMixer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         impl = resolve_scan(self.scan, x.device)
         if impl == "kernels":
-            if is_batched(x):  # a pack's vmapped forward: mamba-ssm's kernels have no vmap rule
-                raise ConfigError("config error: 'train.pack' > 1 cannot run on mamba-ssm's kernels (they have no "
-                                  "vmap rule); set scan: triton or scan: torch, or train.pack: 1")
             return self._forward_kernels(x)
         L = x.shape[1]
         xz = self.in_proj(x.transpose(0, 1))  # time-major (L, b, 2 d_inner)
@@ -307,27 +317,46 @@ class MambaMixer(nn.Module):
     def _forward_triton(self, xc, z, dt, Bm, Cm) -> torch.Tensor:
         """The Triton scan on the PyTorch path's time-major tensors (xc, z: (L, b, d_inner); dt: (L, b, r);
         Bm, Cm: (L, b, n)), passed as (b, channels, L) views without copies; softplus, bias, D and the silu
-        gate are fused into the kernel as in mamba-ssm."""
+        gate are fused into the kernel as in mamba-ssm. In a pack: one call for all runs (``_SCAN_FOLD``)."""
         from .triton_scan import selective_scan_triton
 
         delta = F.linear(dt, self.dt_proj.weight)  # bias is added inside the kernel
         cl = (1, 2, 0)  # time-major (L, b, c) -> (b, c, L) view
-        y = per_run(selective_scan_triton, xc.permute(cl), delta.permute(cl), -torch.exp(self.A_log.float()),
-                    Bm.permute(cl), Cm.permute(cl), self.D.float(), z.permute(cl), self.dt_proj.bias.float(), True)
+        y = fold_runs(selective_scan_triton, _SCAN_FOLD, 1, xc.permute(cl), delta.permute(cl),
+                      -torch.exp(self.A_log.float()), Bm.permute(cl), Cm.permute(cl), self.D.float(), z.permute(cl),
+                      self.dt_proj.bias.float(), True)
         return self.out_proj(y.permute(2, 0, 1)).transpose(0, 1)
 
     def _forward_kernels(self, x: torch.Tensor) -> torch.Tensor:
-        """mamba-ssm's unfused-projection path with the CUDA kernels (layouts: (b, channels, L))."""
+        """mamba-ssm's unfused-projection path with the CUDA kernels (layouts: (b, channels, L)). In a pack the
+        projections stay vmapped (batched matmuls) and the conv and the scan run once for all K runs, folded into
+        the channels (``packing.fold_runs``; B, C grouped per run)."""
         xz = self.in_proj(x).transpose(1, 2)  # (b, 2 d_inner, L)
         xs, z = xz.chunk(2, dim=1)
-        xs = _kernel_conv(xs.contiguous(), self.conv1d.weight[:, 0, :], self.conv1d.bias, activation="silu")
+        xs = fold_runs(_conv_silu, (1, 0, 0), 1, xs.contiguous(), self.conv1d.weight[:, 0, :], self.conv1d.bias)
         x_dbl = self.x_proj(xs.transpose(1, 2))  # (b, L, r + 2n)
         dt, Bm, Cm = x_dbl.split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         dt = (dt @ self.dt_proj.weight.t()).transpose(1, 2)  # bias is added inside the kernel
         A = -torch.exp(self.A_log.float())
-        y = _kernel_scan(xs, dt.contiguous(), A, Bm.transpose(1, 2).contiguous(), Cm.transpose(1, 2).contiguous(),
-                         self.D.float(), z=z.contiguous(), delta_bias=self.dt_proj.bias.float(), delta_softplus=True)
+        y = fold_runs(_scan_softplus, _SCAN_FOLD[:-1], 1, xs, dt.contiguous(), A, Bm.transpose(1, 2).contiguous(),
+                      Cm.transpose(1, 2).contiguous(), self.D.float(), z.contiguous(), self.dt_proj.bias.float())
         return self.out_proj(y.transpose(1, 2))
+
+
+# How a pack folds the scan's arguments (u, delta, A, B, C, D, z, delta_bias, delta_softplus): channels of u, delta,
+# z at dim 1, of A, D, delta_bias at dim 0; B and C grouped per run (packing.fold_runs).
+_SCAN_FOLD = (1, 1, 0, GROUP, GROUP, 0, 1, 0, None)
+
+
+def _conv_silu(x, weight, bias):
+    # looked up at call time: the module-level names are what tests replace with CPU stand-ins
+    return _kernel_conv(x, weight, bias, activation="silu")
+
+
+def _scan_softplus(u, delta, A, B, C, D, z, delta_bias):
+    # a folded B, C is a strided (b, K, N, L) view; made contiguous, the layout mamba-ssm's own callers pass
+    return _kernel_scan(u, delta, A, B.contiguous(), C.contiguous(), D, z=z, delta_bias=delta_bias,
+                        delta_softplus=True)
 
 
 class MambaBackbone(Backbone):

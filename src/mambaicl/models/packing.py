@@ -11,8 +11,11 @@ dimension. Plain PyTorch ops batch by themselves; two things in the models need 
   runs). The loop is over K runs per layer, not per time step, so every other op of the step stays batched.
   Where the Function is per channel, as RWKV's WKV (w, u per channel; k, v per (batch, time, channel)),
   ``per_channel`` folds the K runs into the channel dimension instead: one call for all runs, exact. Mamba's
-  selective scan is per channel too, but its B and C are shared by the channels of one run, so folding would
-  need a kernel taking B, C per channel group: it loops over runs (``per_run``).
+  selective scan is per channel too, but its B and C are shared by the channels of one run: ``fold_runs``
+  generalises the fold (one mechanism, ``_FoldRuns``): each argument names its channel dimension, into which the
+  runs fold run-major (run r's channels become r C .. (r + 1) C - 1), or ``GROUP`` for B and C, whose runs become
+  a new group dimension (batch, K, d_state, L), the grouped layout mamba-ssm's and the Triton scan take (channel
+  c reads group c // C). One launch per layer for all K runs; each run's b examples stay at batch 0 .. b - 1.
 - S4's ``ChannelDropout`` draws masks from a generator: in a pack each run keeps its own dropout generator.
   ``set_pack_dropout_generators`` gives every dropout module the K generators; ``run_index_scope`` makes the
   vmapped run index visible to them; ``per_run_uniform`` draws one tensor from each generator, in run order, at
@@ -43,7 +46,8 @@ class _VmapOnly(torch.autograd.Function):
 
     @staticmethod
     def forward(fn, *args):  # pragma: no cover - only the vmap rule runs
-        raise RuntimeError("this Function runs only inside torch.func.vmap; call per_run() or per_channel()")
+        raise RuntimeError("this Function runs only inside torch.func.vmap; call per_run(), per_channel() or "
+                           "fold_runs()")
 
     @staticmethod
     def setup_context(ctx, inputs, output):  # pragma: no cover - nothing to save
@@ -69,30 +73,46 @@ def per_run(fn: Callable[..., torch.Tensor], *args) -> torch.Tensor:
     return fn(*args)
 
 
-class _FoldChannels(_VmapOnly):
-    """``fn`` once for all runs, the run dimension folded into the last (channel) dimension; only under vmap."""
+GROUP = "group"  # a fold_runs layout entry: the runs become a new dimension here (B, C: grouped per run)
+
+
+class _FoldRuns(_VmapOnly):
+    """``fn`` once for all runs under vmap; ``layout`` gives, per argument, how its runs fold: an int (its
+    channel dimension in the per-run view, the runs folded into it run-major), ``GROUP`` (the runs become a new
+    dimension at ``group_dim``), or None (not a tensor: passed as it is). An unbatched tensor is shared by all
+    runs (expanded). The output's runs unfold from its channel dimension ``out_dim``."""
 
     @staticmethod
-    def vmap(info, in_dims, fn, *args):
+    def vmap(info, in_dims, fn, layout, out_dim, group_dim, *args):
         runs = info.batch_size
         folded = []
-        for a, d in zip(args, in_dims[1:]):
-            if isinstance(a, torch.Tensor):
-                a = a.expand(runs, *a.shape) if d is None else a.movedim(d, 0)
-                a = a.movedim(0, -2)  # (..., K, C): run r's channels become channels r C .. (r + 1) C - 1
-                a = a.reshape(*a.shape[:-2], runs * a.shape[-1])
+        for a, d, how in zip(args, in_dims[4:], layout):
+            if isinstance(a, torch.Tensor) and how is not None:
+                a = a.expand(runs, *a.shape) if d is None else a.movedim(d, 0)  # runs first
+                if how == GROUP:
+                    a = a.movedim(0, group_dim)
+                else:
+                    c = how % (a.dim() - 1)
+                    a = a.movedim(0, c).flatten(c, c + 1)  # (..., K, C, ...) -> (..., K C, ...)
             folded.append(a)
-        out = fn(*folded)  # (..., K C)
-        out = out.reshape(*out.shape[:-1], runs, out.shape[-1] // runs)
-        return out, out.dim() - 2
+        out = fn(*folded)
+        c = out_dim % out.dim()
+        return out.unflatten(c, (runs, out.shape[c] // runs)), c
+
+
+def fold_runs(fn: Callable[..., torch.Tensor], layout: Sequence, out_dim: int, *args,
+              group_dim: int = 1) -> torch.Tensor:
+    """``fn(*args)``; inside a pack's vmap, one call of ``fn`` with the K runs folded as ``layout`` says (see
+    ``_FoldRuns``). For an ``fn`` whose channels are independent except through ``GROUP`` arguments, exact."""
+    if any(is_batched(a) for a in args):
+        return _FoldRuns.apply(fn, tuple(layout), out_dim, group_dim, *args)
+    return fn(*args)
 
 
 def per_channel(fn: Callable[..., torch.Tensor], *args) -> torch.Tensor:
     """``fn(*args)`` for an ``fn`` that treats every channel (last dimension) on its own, as RWKV's WKV: inside a
     pack's vmap, one call with the K runs folded into the channels (exact: no channel sees another's values)."""
-    if any(is_batched(a) for a in args):
-        return _FoldChannels.apply(fn, *args)
-    return fn(*args)
+    return fold_runs(fn, [-1 if isinstance(a, torch.Tensor) else None for a in args], -1, *args)
 
 
 def set_pack_dropout_generators(model: nn.Module, generators: Sequence[torch.Generator] | None) -> int:

@@ -11,15 +11,17 @@ Backward, with g_t = dL/dh_t = dy_t C_t + exp(dt_{t+1} A) g_{t+1} and m_t = g_t 
 dL/d dt_t = sum_n m_t A + u_t <g_t, B_t>,  dL/dA = sum_t m_t dt_t,  dL/du_t = dt_t <g_t, B_t> + dy_t D,
 dL/dB_t = sum_d g_t dt_t u_t,  dL/dC_t = sum_d dy_t h_t,  dL/dD = sum_t dy_t u_t.
 
-Layouts as mamba-ssm: u, delta, z: (b, d, L); A: (d, N); B, C: (b, N, L); D, delta_bias: (d,). Any strides
-are accepted (the mixer passes time-major views without copying). One program per (sequence, block of
-channels) keeps its channels' N states in registers and loops over time inside the kernel: one launch per
-direction instead of the PyTorch path's few launches per time step. L is a compile-time constant: Triton
+Layouts as mamba-ssm: u, delta, z: (b, d, L); A: (d, N); B, C: (b, N, L), or grouped (b, G, N, L) with channel c
+reading group c // (d / G) (a pack's K runs folded into the channels, ``packing.fold_runs``); D, delta_bias: (d,).
+Any strides are accepted (the mixer passes time-major views without copying). One program per (sequence, group,
+block of the group's channels; a block never straddles two groups) keeps its channels' N states in registers
+and loops over time inside the kernel: one launch per direction instead of the PyTorch path's few launches per
+time step. L is a compile-time constant: Triton
 3.6's interpreter cannot loop to a runtime bound under NumPy 2, and on a GPU it costs one compile per
 sequence length (the curriculum has about 16). Arithmetic is fp32 whatever the input
 dtype. The backward first recomputes the states into an fp32 scratch buffer (b, d, L, N), then runs the
-reverse recurrence. Reductions across programs (dB, dC over channel blocks; dA, dD, d delta_bias over
-sequences) go to per-program partial buffers summed afterwards, not atomics, so the result is deterministic.
+reverse recurrence. Reductions across programs (dB, dC over a group's channel blocks; dA, dD, d delta_bias
+over sequences) go to per-program partial buffers summed afterwards, not atomics, so the result is deterministic.
 
 Importing this module imports triton; for the kernels to run on CPU tensors ``TRITON_INTERPRET=1`` must be set
 before anything imports triton (``INTERPRETED`` records which way they were built).
@@ -55,14 +57,18 @@ def _softplus(x):
 
 @triton.jit
 def _scan_fwd(u_ptr, dl_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, out_ptr,
-              d_inner, N,
-              su_b, su_d, su_l, sdl_b, sdl_d, sdl_l, sB_b, sB_n, sB_l, sC_b, sC_n, sC_l,
+              d_inner, d_group, N,
+              su_b, su_d, su_l, sdl_b, sdl_d, sdl_l, sB_b, sB_g, sB_n, sB_l, sC_b, sC_g, sC_n, sC_l,
               sz_b, sz_d, sz_l, so_b, so_d, so_l,
               L: tl.constexpr, HAS_Z: tl.constexpr, SOFTPLUS: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr):
     pid_b = tl.program_id(0)
-    offs_d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)  # (BLOCK_D,)
+    pid_g = tl.program_id(1)  # the group (a packed run) whose B, C these channels read
+    offs_g = tl.program_id(2) * BLOCK_D + tl.arange(0, BLOCK_D)  # (BLOCK_D,) channels within the group
+    offs_d = pid_g * d_group + offs_g
     offs_n = tl.arange(0, BLOCK_N)  # (BLOCK_N,)
-    mask_d = offs_d < d_inner
+    mask_d = offs_g < d_group
+    B_ptr += pid_g * sB_g
+    C_ptr += pid_g * sC_g
     mask_n = offs_n < N
     mask_dn = mask_d[:, None] & mask_n[None, :]
     A = tl.load(A_ptr + offs_d[:, None] * N + offs_n[None, :], mask=mask_dn, other=0.0).to(tl.float32)
@@ -86,17 +92,21 @@ def _scan_fwd(u_ptr, dl_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, out_pt
 @triton.jit
 def _scan_bwd(u_ptr, dl_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, dout_ptr, hs_ptr,
               du_ptr, ddl_ptr, dz_ptr, dA_ptr, dB_ptr, dC_ptr, dD_ptr, dbias_ptr,
-              batch, d_inner, N,
-              su_b, su_d, su_l, sdl_b, sdl_d, sdl_l, sB_b, sB_n, sB_l, sC_b, sC_n, sC_l,
+              batch, d_inner, d_group, n_groups, N,
+              su_b, su_d, su_l, sdl_b, sdl_d, sdl_l, sB_b, sB_g, sB_n, sB_l, sC_b, sC_g, sC_n, sC_l,
               sz_b, sz_d, sz_l, sg_b, sg_d, sg_l,
               L: tl.constexpr, HAS_Z: tl.constexpr, SOFTPLUS: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr):
     # du, ddl, dz: contiguous (b, d, L) fp32; hs: (b, d, L, BLOCK_N) fp32 scratch;
-    # dA: (b, d, N), dD, dbias: (b, d) per-sequence partials; dB, dC: (n_blocks, b, N, L) per-block partials
+    # dA: (b, d, N), dD, dbias: (b, d) per-sequence partials; dB, dC: (blocks per group, b, G, N, L) partials
     pid_b = tl.program_id(0)
-    pid_d = tl.program_id(1)
-    offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    pid_g = tl.program_id(1)
+    pid_d = tl.program_id(2)
+    offs_g = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    offs_d = pid_g * d_group + offs_g
     offs_n = tl.arange(0, BLOCK_N)
-    mask_d = offs_d < d_inner
+    mask_d = offs_g < d_group
+    B_ptr += pid_g * sB_g
+    C_ptr += pid_g * sC_g
     mask_n = offs_n < N
     mask_dn = mask_d[:, None] & mask_n[None, :]
     A = tl.load(A_ptr + offs_d[:, None] * N + offs_n[None, :], mask=mask_dn, other=0.0).to(tl.float32)
@@ -104,7 +114,7 @@ def _scan_bwd(u_ptr, dl_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, dout_p
     bias = tl.load(bias_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
     row = (pid_b * d_inner + offs_d) * L  # (BLOCK_D,) rows of the contiguous gradient buffers
     hrow = row[:, None] * BLOCK_N + offs_n[None, :]  # (BLOCK_D, BLOCK_N) scratch offsets at t = 0
-    bc = ((pid_d * batch + pid_b) * N + offs_n) * L  # (BLOCK_N,) rows of this program's dB, dC partials
+    bc = (((pid_d * batch + pid_b) * n_groups + pid_g) * N + offs_n) * L  # (BLOCK_N,) this program's dB, dC rows
 
     # pass 1: recompute the states h_t into the scratch buffer
     h = tl.zeros((BLOCK_D, BLOCK_N), dtype=tl.float32)
@@ -166,8 +176,22 @@ def _scan_bwd(u_ptr, dl_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, dout_p
 
 
 def _blocks(d: int, n: int) -> tuple[int, int]:
-    # 32 channels x 16 states per program keeps the state tile in registers on a GPU
+    # 32 channels x 16 states per program keeps the state tile in registers on a GPU; d: channels per group
     return min(32, triton.next_power_of_2(d)), triton.next_power_of_2(n)
+
+
+def _grouped(B: torch.Tensor, C: torch.Tensor, d: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """B, C as (b, G, N, L) views (a 3-D one gets G = 1) and G; grouped ones must agree and divide the channels."""
+    if B.dim() != C.dim() or B.dim() not in (3, 4):
+        raise ValueError(f"selective_scan_triton: B and C must both be (b, N, L) or both (b, G, N, L), got "
+                         f"{tuple(B.shape)} and {tuple(C.shape)}")
+    if B.dim() == 3:
+        return B.unsqueeze(1), C.unsqueeze(1), 1
+    G = B.shape[1]
+    if C.shape[1] != G or d % G:
+        raise ValueError(f"selective_scan_triton: grouped B {tuple(B.shape)} and C {tuple(C.shape)} need one group "
+                         f"count dividing the {d} channels")
+    return B, C, G
 
 
 class TritonSelectiveScan(torch.autograd.Function):
@@ -182,10 +206,11 @@ class TritonSelectiveScan(torch.autograd.Function):
         bias32 = (delta_bias.float() if delta_bias is not None else u.new_zeros(d, dtype=torch.float32)).contiguous()
         out = torch.empty_like(u)  # u's strides (a time-major view stays time-major)
         zz = z if z is not None else u  # any pointer; HAS_Z switches its use off
-        BD, BN = _blocks(d, N)
-        _scan_fwd[(b, triton.cdiv(d, BD))](
-            u, delta, A32, B, C, D32, zz, bias32, out, d, N,
-            *u.stride(), *delta.stride(), *B.stride(), *C.stride(), *zz.stride(), *out.stride(),
+        B4, C4, G = _grouped(B, C, d)
+        BD, BN = _blocks(d // G, N)
+        _scan_fwd[(b, G, triton.cdiv(d // G, BD))](
+            u, delta, A32, B4, C4, D32, zz, bias32, out, d, d // G, N,
+            *u.stride(), *delta.stride(), *B4.stride(), *C4.stride(), *zz.stride(), *out.stride(),
             L=L, HAS_Z=z is not None, SOFTPLUS=bool(delta_softplus), BLOCK_D=BD, BLOCK_N=BN)
         ctx.save_for_backward(u, delta, A32, B, C, D32, z, bias32)
         ctx.flags = (A.dtype, D is not None and D.dtype, delta_bias is not None and delta_bias.dtype,
@@ -198,25 +223,30 @@ class TritonSelectiveScan(torch.autograd.Function):
         A_dtype, D_dtype, bias_dtype, softplus = ctx.flags
         b, d, L = u.shape
         N = A32.shape[1]
-        BD, BN = _blocks(d, N)
-        nblk = triton.cdiv(d, BD)
+        B4, C4, G = _grouped(B, C, d)
+        BD, BN = _blocks(d // G, N)
+        nblk = triton.cdiv(d // G, BD)  # channel blocks per group
         f32 = dict(device=u.device, dtype=torch.float32)
         hs = torch.empty(b, d, L, BN, **f32)
         du, ddl, dz = (torch.empty(b, d, L, **f32) for _ in range(3))
-        dA, dB, dC = torch.empty(b, d, N, **f32), torch.empty(nblk, b, N, L, **f32), torch.empty(nblk, b, N, L, **f32)
+        dA, dB, dC = (torch.empty(b, d, N, **f32), torch.empty(nblk, b, G, N, L, **f32),
+                      torch.empty(nblk, b, G, N, L, **f32))
         dD, dbias = torch.empty(b, d, **f32), torch.empty(b, d, **f32)
         zz = z if z is not None else u
-        _scan_bwd[(b, nblk)](
-            u, delta, A32, B, C, D32, zz, bias32, dout, hs, du, ddl, dz, dA, dB, dC, dD, dbias,
-            b, d, N,
-            *u.stride(), *delta.stride(), *B.stride(), *C.stride(), *zz.stride(), *dout.stride(),
+        _scan_bwd[(b, G, nblk)](
+            u, delta, A32, B4, C4, D32, zz, bias32, dout, hs, du, ddl, dz, dA, dB, dC, dD, dbias,
+            b, d, d // G, G, N,
+            *u.stride(), *delta.stride(), *B4.stride(), *C4.stride(), *zz.stride(), *dout.stride(),
             L=L, HAS_Z=z is not None, SOFTPLUS=softplus, BLOCK_D=BD, BLOCK_N=BN)
-        return (du.to(u.dtype), ddl.to(delta.dtype), dA.sum(0).to(A_dtype), dB.sum(0).to(B.dtype),
-                dC.sum(0).to(C.dtype), dD.sum(0).to(D_dtype) if D_dtype else None,
+        # the per-block partials summed in block order (deterministic); a 3-D B, C gets its 3-D gradient back
+        dB, dC = dB.sum(0).view(B.shape), dC.sum(0).view(C.shape)
+        return (du.to(u.dtype), ddl.to(delta.dtype), dA.sum(0).to(A_dtype), dB.to(B.dtype),
+                dC.to(C.dtype), dD.sum(0).to(D_dtype) if D_dtype else None,
                 dz.to(z.dtype) if z is not None else None, dbias.sum(0).to(bias_dtype) if bias_dtype else None,
                 None)
 
 
 def selective_scan_triton(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False):
-    """Drop-in for mamba-ssm's ``selective_scan_fn`` (no return_last_state): out (b, d, L) in u's dtype."""
+    """Drop-in for mamba-ssm's ``selective_scan_fn`` (no return_last_state): out (b, d, L) in u's dtype. B, C:
+    (b, N, L), or (b, G, N, L) grouped, channel c reading group c // (d / G), as mamba-ssm's."""
     return TritonSelectiveScan.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus)

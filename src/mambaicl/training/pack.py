@@ -11,10 +11,10 @@ Design (issue 16, item 2):
   ``torch.func.vmap`` of ``functional_call`` on a template model runs the K forwards as batched matmuls,
   attention, FFT convolutions and norms; the loss is the sum of the K runs' losses, so one backward gives each
   run exactly the gradient of its own loss; then K optimiser steps (each run's own Adam, as unpacked).
-- The custom autograd Functions (Mamba's scan, RWKV's WKV, the Triton kernels) run once per run inside the
-  vmap (``models.packing.per_run``: exact, each run runs today's code on its own slices); S4's channel dropout
-  draws each run's masks from that run's generator (``models.packing.per_run_uniform``). mamba-ssm's kernels
-  have no vmap rule: a pack with ``scan: kernels`` is a ``ConfigError`` before any job (``pack_plan``).
+- The custom autograd Functions get vmap rules in ``models.packing``: RWKV's WKV, and Mamba's scan on the Triton
+  path and on mamba-ssm's kernels (with causal-conv1d), run once per layer for all K runs, folded into the
+  channels (B, C grouped per run: ``fold_runs``); the CPU path's Mamba scan runs once per run (``per_run``). All
+  exact; S4's channel dropout draws each run's masks from that run's generator (``per_run_uniform``).
 - A pack of 1 is ``loop.train`` itself, so its results are bit-identical to an unpacked run. A pack of K equals
   the K separate runs within fp32 rounding (batched kernels sum in another order), not bit for bit.
 - Resume: every run resumes from its own checkpoint. Runs found at different steps (a job killed while writing

@@ -64,22 +64,13 @@ def plan_packs(config: dict) -> list[Pack]:
 
 
 def check_pack_config(config: dict) -> None:
-    """``train.pack`` >= 1 (the schema says so too) and not with mamba-ssm's kernels, which have no vmap rule."""
+    """``train.pack`` >= 1 (the schema says so too). Any scan can be packed: mamba-ssm's kernels too, one call per
+    layer for all K runs (``models.packing.fold_runs``)."""
     size = config["train"].get("pack", 1)
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ConfigError(f"config error: 'train.pack' = {size!r} must be an integer >= 1 (1: one run per job)")
-    if size > 1 and config.get("scan") == "kernels":
-        raise ConfigError("config error: 'train.pack' > 1 cannot run on mamba-ssm's kernels (scan: kernels; they "
-                          "have no vmap rule to fold the runs); set scan: triton or scan: torch, or train.pack: 1")
 
 
 def check_pack_host(config: dict, kernels_here: bool) -> None:
-    """On a host where ``scan: auto`` picks mamba-ssm's kernels (``kernels_here``), a pack > 1 with Mamba blocks
-    would fail in its first step: refuse it before any job."""
-    if config["train"].get("pack", 1) > 1 and config.get("scan", "auto") == "auto" and kernels_here:
-        mamba = sorted({m for _, m, _ in iter_runs(config)
-                        if config["models"][m]["backbone"] in ("mamba", "standard_hybrid", "mambaformer")})
-        if mamba:
-            raise ConfigError(f"config error: 'train.pack' > 1 with scan: auto would run the Mamba blocks of "
-                              f"{', '.join(mamba)} on mamba-ssm's kernels, which cannot be packed; set scan: "
-                              "triton (or torch) to pack them, or train.pack: 1")
+    """Nothing left to refuse: a pack runs on mamba-ssm's kernels where ``scan: auto`` picks them (their runs are
+    folded into one kernel call per layer). Kept for ``validation``'s call."""
