@@ -63,9 +63,4 @@ def check_host(config: dict, nlp_models=None) -> None:
         from .models.mamba import check_scan
 
         check_scan(scan, "cuda" if config.get("device") != "cpu" and torch.cuda.is_available() else "cpu")
-    if config.get("train", {}).get("pack", 1) > 1:  # a pack cannot run on mamba-ssm's kernels
-        from .models.implementation import kernels_available
-        from .training.pack_plan import check_pack_host
-
-        check_pack_host(config, config.get("device") != "cpu" and kernels_available())
     check_nlp_host(config, nlp_models)

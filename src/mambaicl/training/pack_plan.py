@@ -69,8 +69,3 @@ def check_pack_config(config: dict) -> None:
     size = config["train"].get("pack", 1)
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ConfigError(f"config error: 'train.pack' = {size!r} must be an integer >= 1 (1: one run per job)")
-
-
-def check_pack_host(config: dict, kernels_here: bool) -> None:
-    """Nothing left to refuse: a pack runs on mamba-ssm's kernels where ``scan: auto`` picks them (their runs are
-    folded into one kernel call per layer). Kept for ``validation``'s call."""
