@@ -10,7 +10,7 @@ and GPU-hours. Then the totals:
 
 * **today**: one run at a time, fp32, from measured H200 steps (``--measured``: the device check's fp32 rows;
   Mamba-containing backbones from the ``kernels`` phase, i.e. with mamba-ssm; RWKV on the Triton WKV, modelled from
-  the Python loop's row until a ``triton`` row exists). The step model (``mambaicl.analysis.cost.StepModel``):
+  the Python loop's row until a ``triton`` row exists). The step model (``mambaicl.analysis.step_model.StepModel``):
   host time = launches x the measured host time per launch; GPU time = every kernel max(floor, its share of the
   step's roofline work), floor = the measured busy time per kernel, calibrated to reproduce the measured step.
   In brackets, the pessimistic rule: busy time in proportion to tokens (no latency part at all).
@@ -35,7 +35,7 @@ import json
 import sys
 from pathlib import Path
 
-from mambaicl.analysis import cost
+from mambaicl.analysis import cost, nlp_cost, step_model
 from mambaicl.config import load_yaml
 from mambaicl.config.containers import DEFAULT_GPU_SLOTS
 from mambaicl.validation import validate
@@ -43,7 +43,6 @@ from mambaicl.validation import validate
 REPO = Path(__file__).resolve().parents[1]
 MEASURED_CONFIG = REPO / "workflow" / "config" / "paper.yaml"   # the device check benches paper.yaml's models
 SPEC_FACTS = {"runs": 234, "tokens": 2.19e12, "flops": 29.2e18}  # spec 13, cost of the paper config
-SHARE_DEFAULT = {"mamba": 1.72, "transformer": 2.17}
 H200_FACTS = [  # spec / run 1: (label, ms per step, GPU busy ms, kernels)
     ("GPT-2 standard, LR, 82 tokens, fp32", 23.3, 12.1, 814),
     ("Mamba standard on mamba-ssm kernels, 82 tokens, fp32", 66.4, 30.9, 1788),
@@ -67,14 +66,6 @@ def shape_of_row(reference: dict):
         model = reference["models"][row["pair"].split(":")[1]]
         return (row["backbone"], model["d_model"], model["n_layer"])
     return shape
-
-
-def share_speedups(rows: list[dict]) -> dict[str, float]:
-    out = dict(SHARE_DEFAULT)
-    for r in rows:
-        if r.get("phase") == "share" and r.get("speedup_vs_one"):
-            out["mamba" if r["pair"].endswith(":mamba") else "transformer"] = r["speedup_vs_one"]
-    return out
 
 
 def profile_launches(config: dict, rt: cost.RunType, batch: int = 4) -> int:
@@ -112,7 +103,7 @@ GPU_GIB = 139.0  # one H200's memory free to PyTorch: caps K by the measured pea
 def _groups(types: list) -> dict:
     groups: dict = {}
     for rt in types:
-        groups.setdefault(cost.pack_key(rt), []).append(rt)
+        groups.setdefault(step_model.pack_key(rt), []).append(rt)
     return groups
 
 
@@ -147,7 +138,7 @@ def main(argv: list[str] | None = None, out=None) -> dict:
                          "needs that many free cores")
     ap.add_argument("--matmul-efficiency", type=float, default=None,
                     help=f"fraction of {cost.TF32_FLOPS / 1e12:.0f} TFLOP/s TF32 the matmuls reach (default: the "
-                         f"device check's roofline rows where measured, else {cost.EFF_MATMUL}, an assumption)")
+                         f"device check's roofline rows where measured, else {step_model.EFF_MATMUL}, an assumption)")
     ap.add_argument("--rwkv-loop", action="store_true",
                     help="RWKV on its Python-loop WKV (scan: torch) instead of the Triton WKV")
     args = ap.parse_args(argv)
@@ -160,13 +151,16 @@ def main(argv: list[str] | None = None, out=None) -> dict:
     rows = read_rows(args.measured)
     reference = load_config(MEASURED_CONFIG) if rows else config
     table = cost.index_measurements(rows, shape_of_row(reference))
-    mm_measured, bw_measured = cost.roofline_efficiencies(rows)
-    eff_mm = args.matmul_efficiency or mm_measured or cost.EFF_MATMUL
-    eff_bw = bw_measured or cost.EFF_BW
+    mm_measured, bw_measured = step_model.roofline_efficiencies(rows)
+    eff_mm = args.matmul_efficiency or mm_measured or step_model.EFF_MATMUL
+    eff_bw = bw_measured or step_model.EFF_BW
     eff_src = (f"matmuls at {eff_mm:.0%} of TF32 (" + ("given" if args.matmul_efficiency else "measured" if mm_measured
                                                        else "assumed") + f"), bytes at {eff_bw:.0%} of the bandwidth ("
                + ("measured" if bw_measured else "assumed") + ")")
-    share = share_speedups(rows)
+    measured_share = step_model.share_efficiency(rows)
+    share_eff = measured_share[0] if measured_share else step_model.SHARE_EFFICIENCY
+    share_src = ("measured: " + ", ".join(f"{pair} {s:.2f}x of an ideal {i:.2f}x" for pair, s, i in measured_share[1])
+                 if measured_share else "assumed")
     types = cost.run_types(config)
 
     launches: dict[tuple, tuple[float, str]] = {}
@@ -198,11 +192,11 @@ def main(argv: list[str] | None = None, out=None) -> dict:
     p(hdr)
     for rt in types:
         a, n_launch, _ = analytic(rt)
-        got = cost.model_from_table(rt, table, stack=rt.tensors, rwkv_loop=args.rwkv_loop,
+        got = step_model.model_from_table(rt, table, stack=rt.tensors, rwkv_loop=args.rwkv_loop,
                                     eff_matmul=eff_mm, eff_bw=eff_bw)
-        model, src = got or (cost.analytic_model(rt, n_launch, rt.tensors, eff_mm, eff_bw), "analytic")
+        model, src = got or (step_model.analytic_model(rt, n_launch, rt.tensors, eff_mm, eff_bw), "analytic")
         models[id(rt)] = (model, src)
-        ms, ms_prop = model.pack_ms(1), cost.proportional_pack_ms(model, 1)
+        ms, ms_prop = model.pack_ms(1), step_model.proportional_pack_ms(model, 1)
         mo = cost.measured_step_ms(rt, table, own_scan=True) if rt.backbone in cost.MAMBA_BACKBONES else None
         ms_own = (mo[0] + mo[1]) if mo else (analytic(rt, own_scan=True)[0]["ms"] if rt.backbone in
                                              cost.MAMBA_BACKBONES else ms_prop)
@@ -212,8 +206,8 @@ def main(argv: list[str] | None = None, out=None) -> dict:
         totals["today_prop"] += h_prop
         totals["own_scan"] += h_own
         totals["analytic"] += cost.hours(a["ms"], rt.steps, rt.n_runs)
-        totals["shared"] += cost.hours(model.shared_per_run_ms(1, slots_max), rt.steps, rt.n_runs)
-        totals["roofline"] += cost.hours(cost.work_s(rt, rt.mean_tokens, eff_mm, eff_bw) * 1e3, rt.steps,
+        totals["shared"] += cost.hours(model.shared_per_run_ms(1, slots_max, efficiency=share_eff), rt.steps, rt.n_runs)
+        totals["roofline"] += cost.hours(step_model.work_s(rt, rt.mean_tokens, eff_mm, eff_bw) * 1e3, rt.steps,
                                          rt.n_runs)
         p(f"{rt.task:26} {rt.model:24} {rt.backbone:15} {rt.d_model:>3}x{rt.n_layer:<3} {rt.params:>10,} "
           f"{rt.n_runs:>4} {rt.steps:>9,} {rt.mean_tokens:>7.1f} {rt.final_tokens:>5} {rt.tokens:>9.3g} "
@@ -226,11 +220,11 @@ def main(argv: list[str] | None = None, out=None) -> dict:
         rt = group[0]
         model, src = models[id(rt)]
         peak = _peak_gib(rows, rt, shape_of_row(reference))
-        k = max(1, min(runs, cost.PACK_MAX, int(GPU_GIB // peak) if peak else cost.PACK_MAX))
+        k = max(1, min(runs, step_model.PACK_MAX, int(GPU_GIB // peak) if peak else step_model.PACK_MAX))
         slots = max(1, min(slots_max, int(GPU_GIB // (k * peak)) if peak else slots_max))
         measured = (table.get(rt.shape) or cost.Measured(rt.shape)).packs
-        one, shared = model.per_run_ms(k), model.shared_per_run_ms(k, slots)
-        one_prop = cost.proportional_pack_ms(model, k) / k
+        one, shared = model.per_run_ms(k), model.shared_per_run_ms(k, slots, efficiency=share_eff)
+        one_prop = step_model.proportional_pack_ms(model, k) / k
         shared_prop = one_prop * shared / one
         checks = []
         for km, row in sorted(measured.items()):  # the device check's packed steps: the model's error
@@ -241,7 +235,7 @@ def main(argv: list[str] | None = None, out=None) -> dict:
             km = max(usable)
             row = measured[km]
             one = row["ms_per_step"] / km * model.per_run_ms(km) / model.per_run_ms(km, tokens=row["tokens"])
-            shared = one * model.shared_per_run_ms(km, slots) / model.per_run_ms(km)
+            shared = one * model.shared_per_run_ms(km, slots, efficiency=share_eff) / model.per_run_ms(km)
             one_prop, shared_prop, k = one, shared, km
         for r in group:  # every run type of the group at its own steps and runs
             totals["packed_one"] += cost.hours(one, r.steps, r.n_runs)
@@ -304,15 +298,15 @@ def main(argv: list[str] | None = None, out=None) -> dict:
         "modelled, not measured" if not n_packs_measured else
         f"measured pack steps used for {n_packs_measured} of {len(packs)} groups, the rest modelled") + ")")
     p(f"  a pack step: host time (launches x host time per launch; launches = the unpacked step's + one stack per "
-      f"parameter tensor + {cost.PER_RUN_KERNELS} per further run) + GPU time (every shared kernel max(floor, K x "
+      f"parameter tensor + {step_model.PER_RUN_KERNELS} per further run) + GPU time (every shared kernel max(floor, K x "
       f"its share of the step's roofline work: FLOPs at {eff_mm:.0%} of "
       f"{cost.TF32_FLOPS / 1e12:.0f} TFLOP/s TF32, bytes at {eff_bw:.0%} of {cost.MEM_BW / 1e12:.1f} TB/s), "
       "per-run and stacking kernels at the floor). Floor and host time per launch: the device check's unpacked "
       "row of the backbone, calibrated to reproduce it exactly at K = 1.")
     p(f"  gpu_slots: packs sharing the GPU (at most {slots_max}, and what fits in {GPU_GIB:.0f} GiB at the measured "
       f"peak memory per run); their host gaps hold each other's kernels: speed-up 1 + (min(slots, (host + busy) / "
-      f"busy) - 1) x {cost.SHARE_EFFICIENCY} (measured with 8 unpacked processes: 1.72x Mamba against an ideal "
-      "2.15x, 2.17x Transformer against 1.93x).")
+      f"busy) - 1) x {share_eff:.2f} (the least fraction of the ideal reached in the device check's share phase; "
+      f"{share_src}).")
     p(f"  {'backbone':15} {'shape':>7} {'tok/seq':>7} {'run types':>9} {'runs':>4} {'K':>3} {'gpu_slots':>9} "
       f"{'launches':>8} {'floor us':>8} {'knee K':>7} {'ms/run K=1':>10} {'ms/run K':>8} {'shared':>8}  tasks")
     for rt, group, runs, k, slots, model, one, shared, checks, used in packs:
@@ -324,19 +318,19 @@ def main(argv: list[str] | None = None, out=None) -> dict:
             p(f"      device check, pack of {km}: {measured_ms:.2f} ms per run step measured, model {modelled:.2f}: "
               f"error {cost.relative_error(modelled, measured_ms):+.0%}")
     p("  K: every run of the group (seeds, learning rates, tasks of one layout), at most "
-      f"{cost.PACK_MAX} and what fits at the measured peak memory per run. Without measured pack steps these are a "
+      f"{step_model.PACK_MAX} and what fits at the measured peak memory per run. Without measured pack steps these are a "
       "model: the per-kernel floor is latency measured unpacked, and how far packing fills it is the model's guess.")
 
-    nlp = cost.nlp_costs(config)
+    nlp = nlp_cost.nlp_costs(config)
     if nlp:
         p("")
         p("## NLP study (modelled): forward passes of every model's prompts on one GPU")
-        p(f"  tokens per prompt (k + 1) x {cost.NLP_TOKENS_PER_LINE} (assumed BPE tokens per demonstration line; "
+        p(f"  tokens per prompt (k + 1) x {nlp_cost.NLP_TOKENS_PER_LINE} (assumed BPE tokens per demonstration line; "
           "padding neglected: length-sorted batches); ICL and zero-shot on 18 tasks, the sweep on the tasks with "
-          f"k + 1 inputs (spec 7.4: {', '.join(f'k <= {a}: {b}' for a, b in cost.NLP_TASKS_AT_K)}); FLOPs = 2 x "
-          f"params x tokens; time = max(FLOPs / (peak x {cost.NLP_UTILISATION:.0%}), batches x weight bytes / "
-          f"{cost.MEM_BW / 1e12:.1f} TB/s), peak {cost.FP32_FLOPS / 1e12:.0f} TFLOP/s fp32 (TF32 off), "
-          f"{cost.HALF_FLOPS / 1e12:.0f} fp16; precision and batch size by mambaicl.nlp.placement; Mamba on "
+          f"k + 1 inputs (spec 7.4: {', '.join(f'k <= {a}: {b}' for a, b in nlp_cost.NLP_TASKS_AT_K)}); FLOPs = 2 x "
+          f"params x tokens; time = max(FLOPs / (peak x {nlp_cost.NLP_UTILISATION:.0%}), batches x weight bytes / "
+          f"{cost.MEM_BW / 1e12:.1f} TB/s), peak {nlp_cost.FP32_FLOPS / 1e12:.0f} TFLOP/s fp32 (TF32 off), "
+          f"{nlp_cost.HALF_FLOPS / 1e12:.0f} fp16; precision and batch size by mambaicl.nlp.placement; Mamba on "
           "mamba-ssm's kernels (transformers' reference scan loops over tokens in Python: much slower)")
         p(f"  {'model':20} {'params':>14} {'dtype':>8} {'batch':>5} {'prompts':>8} {'tokens':>9} {'FLOP':>9} "
           f"{'GPU-h':>7}  bound")
@@ -352,8 +346,8 @@ def main(argv: list[str] | None = None, out=None) -> dict:
 
     p("")
     p("## Totals (GPU-hours; trainings fp32, the NLP study at its per-model precision)")
-    p(f"  [in brackets: busy time grown in proportion to tokens, the pessimistic rule]")
-    p(f"  one run at a time, measured step times (mamba-ssm kernels; RWKV on the Triton WKV"
+    p("  [in brackets: busy time grown in proportion to tokens, the pessimistic rule]")
+    p("  one run at a time, measured step times (mamba-ssm kernels; RWKV on the Triton WKV"
       + (", Python loop" if args.rwkv_loop else "") + f"): {fmt_h(totals['today'])} [{fmt_h(totals['today_prop'])}]")
     p(f"  one run at a time, without mamba-ssm and triton (own scan): {fmt_h(totals['own_scan'])}")
     p(f"  {slots_max} processes sharing the GPU, one run each: {fmt_h(totals['shared'])}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mambaicl.analysis import cost
+from mambaicl.analysis import cost, nlp_cost, step_model
 from mambaicl.config import iter_runs, load_yaml
 from mambaicl.tasks import task_from_spec
 from mambaicl.validation import validate
@@ -108,7 +108,7 @@ def _rt(backbone="mamba", tokens=82.0, params=10_000_000, tensors=200):
 def test_step_model_is_the_measurement_at_one_and_falls_with_k_to_the_roofline():
     rt = _rt()
     # measured at this length: 1,788 kernels, 30.9 ms busy, 35.5 ms host
-    m = cost.step_model(rt, host_ms=35.5, busy_ms=30.9, kernels=1788, tokens_measured=82, stack=rt.tensors)
+    m = step_model.step_model(rt, host_ms=35.5, busy_ms=30.9, kernels=1788, tokens_measured=82, stack=rt.tensors)
     assert m.pack_ms(1) == pytest.approx(35.5 + 30.9)  # K = 1 at the measured length: the measurement
     assert m.host_ms(1) == pytest.approx(35.5)
     per_run = [m.per_run_ms(k) for k in range(1, 65)]
@@ -117,7 +117,7 @@ def test_step_model_is_the_measurement_at_one_and_falls_with_k_to_the_roofline()
     # a pack launches the unpacked step's kernels once, a stack per tensor and the per-run kernels per further run
     assert m.launches(4) == pytest.approx(1788 + rt.tensors + 3 * m.per_run)
     # beyond the knee the shared kernels are work-bound: per-run busy time tends to the roofline work
-    work = cost.work_s(rt, 82) * 1e3
+    work = step_model.work_s(rt, 82) * 1e3
     assert 1 < m.knee() < 64
     big = m.busy_ms(512) / 512
     assert work * m.scale <= big <= work * m.scale + (m.per_run + (m.stack + 1) / 512) * m.floor_s * 1e3 * m.scale
@@ -128,20 +128,20 @@ def test_step_model_is_the_measurement_at_one_and_falls_with_k_to_the_roofline()
     # lengths: below the knee a longer sequence costs the same busy time (the floor); the pessimistic rule grows it
     assert m.busy_ms(1, 164) == pytest.approx(m.busy_ms(1, 82))
     rt2 = _rt(tokens=164.0)
-    m2 = cost.step_model(rt2, host_ms=35.5, busy_ms=30.9, kernels=1788, tokens_measured=82)
-    assert cost.proportional_pack_ms(m2, 1) == pytest.approx(35.5 + 2 * 30.9)
-    assert m2.pack_ms(1) < cost.proportional_pack_ms(m2, 1)
+    m2 = step_model.step_model(rt2, host_ms=35.5, busy_ms=30.9, kernels=1788, tokens_measured=82)
+    assert step_model.proportional_pack_ms(m2, 1) == pytest.approx(35.5 + 2 * 30.9)
+    assert m2.pack_ms(1) < step_model.proportional_pack_ms(m2, 1)
 
 
 def test_rwkv_triton_model_drops_the_loop_launches():
     rt = _rt("rwkv", tokens=82.0)
     rt.n_layer = 12
-    m = cost.rwkv_triton_step(rt, host_ms=143.6, busy_ms=25.6, kernels=8443, tokens_measured=82)
+    m = step_model.rwkv_triton_step(rt, host_ms=143.6, busy_ms=25.6, kernels=8443, tokens_measured=82)
     a, b = cost.RWKV_LAUNCH
     assert m.kernels == pytest.approx(8443 * a / (a + 82 * b) + 4 * 12)
     assert m.host_ms(1) < 143.6 / 2  # the loop's launches are most of the step's
     # the kernel's sequential loop over time: 3 us per token and block (forward + backward) of busy time
-    assert m.busy_ms(1, 164) - m.busy_ms(1, 82) >= 82 * 3 * cost.WKV_STEP_S * 12 * 1e3 * 0.999
+    assert m.busy_ms(1, 164) - m.busy_ms(1, 82) >= 82 * 3 * step_model.WKV_STEP_S * 12 * 1e3 * 0.999
 
 
 def test_measured_pack_rows_replace_the_model(tmp_path):
@@ -165,7 +165,7 @@ def test_pack_key_groups_seeds_rates_and_same_layout_tasks():
     types = cost.run_types(config, params_of=lambda spec, task: 1)
     groups = {}
     for rt in types:
-        groups.setdefault(cost.pack_key(rt), []).append(rt)
+        groups.setdefault(step_model.pack_key(rt), []).append(rt)
     for group in groups.values():
         assert len({(rt.backbone, rt.d_model, rt.n_layer, rt.steps, rt.batch, rt.final_tokens) for rt in group}) == 1
     # Grazzi's three regression tasks (same layout and schedule) share one pack per backbone
@@ -175,16 +175,16 @@ def test_pack_key_groups_seeds_rates_and_same_layout_tasks():
 
 def test_nlp_costs_of_the_paper_config():
     config = load("paper.yaml")
-    costs = {c.model: c for c in cost.nlp_costs(config)}
+    costs = {c.model: c for c in nlp_cost.nlp_costs(config)}
     assert len(costs) == 17
     assert costs["llama_30b"].dtype == "float16" and costs["mamba_130m"].dtype == "float32"
     nlp = config["nlp"]
-    icl = 18 * nlp["n_prompts"] * cost.nlp_prompt_tokens(nlp.get("shots", 5)) + 18 * nlp["n_zero_shot"] * cost.nlp_prompt_tokens(0)
+    icl = 18 * nlp["n_prompts"] * nlp_cost.nlp_prompt_tokens(nlp.get("shots", 5)) + 18 * nlp["n_zero_shot"] * nlp_cost.nlp_prompt_tokens(0)
     assert costs["llama_7b"].tokens == icl  # not swept
     assert costs["llama_7b"].flops == pytest.approx(2 * costs["llama_7b"].params * icl)
     assert costs["mamba_2.8b"].tokens > 10 * icl  # swept up to k = 256
     assert all(c.seconds > 0 for c in costs.values())
-    assert cost.nlp_costs({"nlp": {"enabled": False}}) == []
+    assert nlp_cost.nlp_costs({"nlp": {"enabled": False}}) == []
 
 
 def test_script_prints_the_nlp_and_packing_sections():
@@ -205,11 +205,11 @@ def test_roofline_bench_runs_on_cpu_and_its_rows_set_the_efficiencies(tmp_path):
     kinds = {(row["kind"], row.get("pack_k")) for row in rows}
     assert {("matmul", 1), ("matmul", 8), ("elementwise", None)} <= kinds
     assert all("error" not in row and row["us_per_kernel"] > 0 for row in rows)
-    assert cost.roofline_efficiencies(rows) == (None, None)  # --tiny rows never stand for the device
+    assert step_model.roofline_efficiencies(rows) == (None, None)  # --tiny rows never stand for the device
     device = [{"phase": "roofline", "kind": "matmul", "pack_k": 8, "fraction_of_tf32": f} for f in (0.2, 0.3, 0.9)]
     device += [{"phase": "roofline", "kind": "matmul", "pack_k": 1, "fraction_of_tf32": 0.01},
                {"phase": "roofline", "kind": "elementwise", "mbytes": 256, "gbps": 3440.0}]
-    mm, bw = cost.roofline_efficiencies(device)
+    mm, bw = step_model.roofline_efficiencies(device)
     assert mm == pytest.approx(0.3) and bw == pytest.approx(0.8)
     # the script takes them over the assumed ones and says so
     measured = tmp_path / "measured.jsonl"
@@ -218,3 +218,17 @@ def test_roofline_bench_runs_on_cpu_and_its_rows_set_the_efficiencies(tmp_path):
     assert "matmuls at 30% of TF32 (measured), bytes at 80% of the bandwidth (measured)" in buf.getvalue()
     base, _ = _run_script("cpu.yaml")
     assert totals["roofline"] > base["roofline"]  # 30 % instead of the assumed 50 %: more work time
+
+
+def test_share_efficiency_is_the_least_fraction_of_the_ideal_overlap_measured():
+    rows = [json.loads(line) for line in MEASURED.read_text().splitlines() if line.strip()]
+    eff, found = step_model.share_efficiency(rows)
+    by_pair = {pair: (s, i) for pair, s, i in found}
+    s, ideal = by_pair["linear_regression:mamba"]  # 8 processes: 1.72x; ideal 66.4 / 30.9 ms
+    assert s == pytest.approx(1.72) and ideal == pytest.approx(66.377 / 30.878)
+    assert eff == pytest.approx((1.72 - 1) / (ideal - 1))
+    assert step_model.share_efficiency([r for r in rows if r.get("phase") != "share"]) is None
+    # the model reproduces that measurement for the Mamba step it came from
+    rt = _rt()
+    m = step_model.step_model(rt, host_ms=66.377 - 30.878, busy_ms=30.878, kernels=1788, tokens_measured=82)
+    assert m.per_run_ms(1) / m.shared_per_run_ms(1, 8, efficiency=eff) == pytest.approx(1.72)

@@ -21,11 +21,12 @@ a loop of back-to-back launches (host launch time hidden), after warm-up.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling jsonl module
+from jsonl import default_out, emit  # noqa: E402
 
 TF32_FLOPS = 400e12  # the cost model's TF32 figure (mambaicl.analysis.cost.TF32_FLOPS)
 MATMUL_SHAPES = [  # (d_in, d_out): projections of the paper models (d 256 standard, 128 Park's)
@@ -45,18 +46,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     args, ignored = ap.parse_known_args(argv)  # the device check passes its BENCH_ARGS to every benchmark
     if ignored:
         print(f"bench_roofline.py: ignoring {' '.join(ignored)}", file=sys.stderr)
-    if args.out is None and os.environ.get("OUT"):
-        args.out = str(Path(os.environ["OUT"]) / "results.jsonl")
+    args.out = args.out or default_out()
     args.repeats = args.repeats or (2 if args.tiny else 50)
     return args
-
-
-def emit(row: dict, out: str | None) -> None:
-    line = json.dumps(row)
-    print(line, flush=True)
-    if out:
-        with open(out, "a") as f:
-            f.write(line + "\n")
 
 
 def main(argv=None) -> int:
@@ -102,7 +94,6 @@ def main(argv=None) -> int:
                     flops = 2.0 * k * rows * d_in * d_out
                     row.update(us_per_kernel=round(s * 1e6, 3), tflops=round(flops / s / 1e12, 3),
                                fraction_of_tf32=round(flops / s / TF32_FLOPS, 4))
-                    del a, b, out
                 except Exception as e:  # noqa: BLE001 - record and go on
                     row["error"] = f"{type(e).__name__}: {str(e)[:200]}"
                 emit(row, args.out)
@@ -115,7 +106,6 @@ def main(argv=None) -> int:
             s = gpu_seconds(lambda: x.mul_(0.999).add_(y), args.repeats)  # two kernels: each reads 2 or 1, writes 1
             moved = (3 + 2) * n * 4
             row.update(us_per_kernel=round(s / 2 * 1e6, 3), gbps=round(moved / s / 1e9, 1))
-            del x, y
         except Exception as e:  # noqa: BLE001
             row["error"] = f"{type(e).__name__}: {str(e)[:200]}"
         emit(row, args.out)

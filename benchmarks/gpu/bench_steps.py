@@ -45,6 +45,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "src"))  # the package without installing it (as PYTHONPATH=src)
 sys.path.insert(0, str(HERE))
 
+from jsonl import default_out, emit  # noqa: E402 - after the path is set
+
 # One paper configuration per backbone (task:model of workflow/config/paper.yaml): the standard sizes of
 # Grazzi et al. (12 x 256 GPT-2, 24 x 256 Mamba, 24 x 435 S4, 12 x 256 RWKV) and Park et al.'s small models.
 BY_BACKBONE = {  # quick ones first: a phase cut at its time limit loses the slowest (RWKV's loop over time)
@@ -98,8 +100,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             ap.error(f"--pairs: '{pair}' is not TASK:MODEL")
     if args.pack and min(args.pack) < 1:
         ap.error("--pack: every K must be >= 1")
-    if args.out is None and os.environ.get("OUT"):
-        args.out = str(Path(os.environ["OUT"]) / "results.jsonl")
+    args.out = args.out or default_out()
     return args
 
 
@@ -118,14 +119,6 @@ def planned_rows(args: argparse.Namespace, backbone_of) -> list[dict]:
                 row = {"pair": pair, "backbone": backbone, "precision": precision, "path": path}
                 rows += [{**row, "pack_k": k} for k in args.pack] if args.pack else [row]
     return rows
-
-
-def emit(row: dict, out: str | None) -> None:
-    line = json.dumps(row)
-    print(line, flush=True)
-    if out:
-        with open(out, "a") as f:
-            f.write(line + "\n")
 
 
 def wait_at_barrier(barrier: str, timeout: float = 180.0) -> float:

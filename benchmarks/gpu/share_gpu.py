@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # the sibling jsonl module
+from jsonl import default_out, emit  # noqa: E402
 ROUND_OVERHEAD_S = 25.0  # process start, CUDA init, model build and warm-up before the timed window
 
 
@@ -43,17 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if any(n < 1 for n in args.counts):
         ap.error("--counts must be positive")
-    if args.out is None and os.environ.get("OUT"):
-        args.out = str(Path(os.environ["OUT"]) / "results.jsonl")
+    args.out = args.out or default_out()
     return args
-
-
-def emit(row: dict, out: str | None) -> None:
-    line = json.dumps(row)
-    print(line, flush=True)
-    if out:
-        with open(out, "a") as f:
-            f.write(line + "\n")
 
 
 def run_round(pair: str, n: int, args: argparse.Namespace, work: Path) -> dict:

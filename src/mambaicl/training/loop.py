@@ -64,18 +64,25 @@ class RunParts:
     dropout_gen: torch.Generator
 
 
+def set_up_model(model: ICLModel, device: torch.device, scan: str = "auto", log: bool = True) -> ICLModel:
+    """The scan choice (``set_scan``) and the device's fused ops on ``model``; with ``log``, the job's log says which
+    kernels and fused ops run."""
+    set_scan(model, scan, device)
+    if log:
+        log_scan_implementation(model, device)
+        log_fused_ops(model, device)  # fuses, then says what it switched
+    else:
+        fuse_for_device(model, device)
+    return model
+
+
 def build_run(spec: dict, device: torch.device, scan: str = "auto", log: bool = True) -> RunParts:
     """A run as the trainer starts it: the model from ``spec["seed"]``, the scan choice (``set_scan``; logged with
     ``log``), the device's fused ops, Adam, and the generators seeded 10_000 + seed (data) and 20_000 + seed
     (dropout), on the training device so that sampling stays there."""
     task = task_from_spec(spec["task"])
     model = build_model(spec["model"], task.token_dim, seed=spec["seed"], out_dim=task.out_dim).to(device)
-    if log:
-        log_scan_implementation(set_scan(model, scan, device), device)
-        log_fused_ops(model, device)
-    else:
-        set_scan(model, scan, device)
-        fuse_for_device(model, device)
+    set_up_model(model, device, scan, log)
     opt, sched = _make_optimizer(model, spec, spec["steps"])
     data_gen = torch.Generator(device=device).manual_seed(10_000 + spec["seed"])
     dropout_gen = torch.Generator(device=device).manual_seed(20_000 + spec["seed"])

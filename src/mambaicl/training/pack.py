@@ -37,14 +37,12 @@ from tqdm import tqdm
 
 from ..config import spec_hash
 from ..models import ICLModel, build_model
-from ..models.fused_ops import fuse_for_device, log_fused_ops
-from ..models.mamba import log_scan_implementation, set_scan
 from ..models.packing import run_index_scope, set_pack_dropout_generators
 from ..tasks import Task
 from .checkpoints import atomic_save
 from .curriculum import Curriculum
 from .loop import (RunParts, _remove_checkpoint, _truncate_metrics, build_run, checkpoint_dict, model_dict,
-                   non_finite_error, precision_autocast, resume_run, train)
+                   non_finite_error, precision_autocast, resume_run, set_up_model, train)
 from .pack_plan import check_packable
 from .provenance import provenance
 
@@ -93,13 +91,7 @@ def pack_template(spec: dict, task: Task, device: torch.device, scan: str = "aut
     """The model whose modules run every packed forward (``functional_call`` swaps in the stacked parameters),
     set up as the runs' models are; with ``log``, it says in the job's log which kernels and fused ops run."""
     template = build_model(spec["model"], task.token_dim, seed=spec["seed"], out_dim=task.out_dim).to(device)
-    if log:
-        log_scan_implementation(set_scan(template, scan, device), device)
-        log_fused_ops(template, device)
-    else:
-        set_scan(template, scan, device)
-        fuse_for_device(template, device)
-    return template.train()
+    return set_up_model(template, device, scan, log).train()
 
 
 class PackedStep:
