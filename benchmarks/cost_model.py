@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None, out=None) -> dict:
         checks = []
         for km, row in sorted(measured.items()):  # the device check's packed steps: the model's error
             modelled = model.per_run_ms(km, tokens=row["tokens"])
-            checks.append((km, row["ms_per_step"] / km, modelled))
+            checks.append((km, row["ms_per_step"] / km, modelled, row.get("gpu_kernels_per_step"), model.launches(km)))
         usable = [km for km in measured if km <= k]
         if usable:  # a measured pack size replaces the model (moved to this group's length by the model's ratio)
             km = max(usable)
@@ -314,9 +314,10 @@ def main(argv: list[str] | None = None, out=None) -> dict:
           f"{k:>3} {slots:>9} {model.launches(k):>8,.0f} {model.floor_s * 1e6:>8.1f} {model.knee():>7.0f} "
           f"{model.per_run_ms(1):>10.2f} {one:>8.2f} {shared:>8.2f}  "
           + ", ".join(dict.fromkeys(r.task for r in group)) + ("  [measured pack]" if used else ""))
-        for km, measured_ms, modelled in checks:
+        for km, measured_ms, modelled, kernels, launches in checks:
             p(f"      device check, pack of {km}: {measured_ms:.2f} ms per run step measured, model {modelled:.2f}: "
-              f"error {cost.relative_error(modelled, measured_ms):+.0%}")
+              f"error {cost.relative_error(modelled, measured_ms):+.0%}"
+              + (f"; kernels per pack step {kernels:,} measured, {launches:,.0f} modelled" if kernels else ""))
     p("  K: every run of the group (seeds, learning rates, tasks of one layout), at most "
       f"{step_model.PACK_MAX} and what fits at the measured peak memory per run. Without measured pack steps these are a "
       "model: the per-kernel floor is latency measured unpacked, and how far packing fills it is the model's guess.")

@@ -147,7 +147,8 @@ def test_rwkv_triton_model_drops_the_loop_launches():
 def test_measured_pack_rows_replace_the_model(tmp_path):
     rows = [line for line in MEASURED.read_text().splitlines() if line.strip()]
     pack = {"phase": "pack", "pair": "linear_regression:transformer", "backbone": "gpt2", "precision": "fp32",
-            "tokens": 82, "pack_k": 3, "ms_per_step": 30.0, "ms_per_run_step": 10.0}
+            "tokens": 82, "pack_k": 3, "ms_per_step": 30.0, "ms_per_run_step": 10.0,
+            "gpu_kernels_per_step": 1200}
     path = tmp_path / "rows.jsonl"
     path.write_text("\n".join(rows + [json.dumps(pack)]) + "\n")
     table = cost.index_measurements([json.loads(r) for r in rows] + [pack], lambda r: ("gpt2", 256, 12))
@@ -157,6 +158,7 @@ def test_measured_pack_rows_replace_the_model(tmp_path):
     totals, buf = _run_script("paper.yaml", measured=path)
     text = buf.getvalue()
     assert "device check, pack of 3: 10.00 ms per run step measured" in text and "[measured pack]" in text
+    assert "kernels per pack step 1,200 measured" in text
     assert totals["packed"] != pytest.approx(base["packed"])
 
 
