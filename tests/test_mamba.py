@@ -71,6 +71,28 @@ def test_cpu_scan_matches_reference_forward_and_grads(monkeypatch, chunk_bytes):
         assert _rel(g, g_ref) < 1e-5, name
 
 
+def test_time_chunks_change_no_value_and_are_whole_sequences_on_cuda(monkeypatch):
+    class Standard:  # the standard Mamba's scan input at the nonlinear tasks' final length: (L, b, d_inner)
+        shape, is_cuda = (202, 64, 512), True
+
+        @staticmethod
+        def element_size():
+            return 4
+
+    assert _SelectiveScanFn._chunk(Standard, 16) == 202  # CUDA: one chunk per sequence (launches per chunk)
+    Standard.is_cuda = False
+    assert _SelectiveScanFn._chunk(Standard, 16) == 2  # CPU: buffers under the 32 MB mmap threshold
+    x = _scan_inputs(3, 16, 4, 23, torch.float32)
+    y_whole = _run(selective_scan_cpu, x)  # 23 steps in one chunk at the default 4 MB
+    dy = torch.randn(y_whole.shape, generator=torch.Generator().manual_seed(1))
+    g_whole = torch.autograd.grad(y_whole, list(x.values()), dy)
+    monkeypatch.setattr(_SelectiveScanFn, "chunk_bytes", 3 * 4 * 16 * 5 * 4)  # 5-step chunks
+    y = _run(selective_scan_cpu, x)
+    assert torch.equal(y, y_whole)  # every time step runs the same ops whatever the chunk
+    for g, gw in zip(torch.autograd.grad(y, list(x.values()), dy), g_whole):
+        torch.testing.assert_close(g, gw, rtol=1e-5, atol=1e-6)  # sums over time (dA) group per chunk: rounding
+
+
 def test_cpu_scan_realistic_size_exact():
     # the benchmark's layer size; the float64 reference is the ground truth
     x32 = _scan_inputs(8, 128, 16, 40, torch.float32, seed=3)

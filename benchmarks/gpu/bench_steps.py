@@ -19,8 +19,9 @@ Paths (the config's `scan`, recorded in each row with what the blocks then run, 
   auto       scan: auto: mamba-ssm's kernels where they import, else the package's Triton kernels on CUDA
   kernels    scan: kernels (Mamba blocks); an error row if they are not available
   triton     scan: triton: the package's Triton scan (Mamba blocks) and WKV (RWKV blocks)
-  fallback   scan: torch, the package's own PyTorch scan on the device
-  fallback1  the own scan with its CPU-tuned 4 MB time chunks lifted (one chunk per sequence)
+  fallback   scan: torch, the package's own PyTorch scan on the device (on CUDA one time chunk per sequence up
+             to 1 GiB per work buffer)
+  fallback1  the own scan with no cap on its time chunks (one chunk per sequence at any length)
 triton runs the backbones with Mamba or RWKV blocks, the other non-auto paths those with Mamba blocks; the
 rest run only under `auto`.
 
@@ -246,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
         step = models = None
         bad = torch.zeros((), dtype=torch.bool, device=dev)
         try:
-            mamba_mod._SelectiveScanFn.chunk_bytes = (1 << 40) if plan["path"] == "fallback1" else (4 << 20)
+            lifted = (1 << 40) if plan["path"] == "fallback1" else None  # no cap on the own scan's chunks at all
+            mamba_mod._SelectiveScanFn.chunk_bytes = lifted or (4 << 20)
+            mamba_mod._SelectiveScanFn.chunk_bytes_cuda = lifted or (1 << 30)
             if k is None:
                 step, models = make_step(plan["pair"], plan["precision"], plan["path"])
             else:
