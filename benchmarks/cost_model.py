@@ -16,9 +16,9 @@ and GPU-hours. Then the totals:
   In brackets, the pessimistic rule: busy time in proportion to tokens (no latency part at all).
 * **without mamba-ssm and triton**: Mamba-containing backbones on the own scan (``fallback`` phase).
 * **N processes sharing the GPU** (``--slots``, default the profile's gpu_slots): one pack's host gaps hold the
-  others' kernels, 80 % of the ideal overlap (measured with 8 processes: 1.72x Mamba, 2.17x Transformer).
+  others' kernels, at the least fraction of the ideal overlap the device check's share phase reached (else 80 %).
 * **packed**: K runs of one backbone spec, token layout and token schedule folded into one process's kernels:
-  each shared kernel max(floor, K x work), plus one stack kernel per parameter tensor and 50 kernels per further
+  each shared kernel max(floor, K x work), plus one stack kernel per buffer and 50 kernels per further
   run (sampling, loss, clipping, Adam); K = every run of the group, up to 64 and the GPU's memory; then up to
   ``--slots`` packs sharing the GPU. Measured pack steps (the device check's ``pack`` phase) replace the model for
   their backbone, and the model's error against them is printed. The last line is this figure.
@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None, out=None) -> dict:
         "modelled, not measured" if not n_packs_measured else
         f"measured pack steps used for {n_packs_measured} of {len(packs)} groups, the rest modelled") + ")")
     p(f"  a pack step: host time (launches x host time per launch; launches = the unpacked step's + one stack per "
-      f"parameter tensor + {step_model.PER_RUN_KERNELS} per further run) + GPU time (every shared kernel max(floor, K x "
+      f"buffer + {step_model.PER_RUN_KERNELS} per further run) + GPU time (every shared kernel max(floor, K x "
       f"its share of the step's roofline work: FLOPs at {eff_mm:.0%} of "
       f"{cost.TF32_FLOPS / 1e12:.0f} TFLOP/s TF32, bytes at {eff_bw:.0%} of {cost.MEM_BW / 1e12:.1f} TB/s), "
       "per-run and stacking kernels at the floor). Floor and host time per launch: the device check's unpacked "

@@ -380,3 +380,26 @@ def test_pack_on_the_kernels_path_folds_the_runs_and_equals_separate_runs(tmp_pa
         monkeypatch.setattr(mod, "_kernel_conv", _conv_stand_in)
     monkeypatch.setattr(mamba, "resolve_scan", lambda scan, device: "kernels")
     _check_folded(tmp_path, name, calls)
+
+
+def test_a_pack_reads_its_stacked_leaves_and_saves_each_run_alone(tmp_path, monkeypatch):
+    from mambaicl.training.pack import open_pack
+
+    specs = _specs(MODELS["mamba"], runs=((1, 3e-3), (2, 1e-2), (3, 5e-3), (4, 2e-3)))
+    step = open_pack(specs, "cpu")
+    n_buffers = len(dict(step.runs[0].model.named_buffers()))
+    stacks = []
+    real_stack = torch.stack
+    monkeypatch.setattr(torch, "stack", lambda ts, *a, **kw: stacks.append(len(ts)) or real_stack(ts, *a, **kw))
+    step(2, 3)
+    monkeypatch.undo()
+    # no stack of the K runs per parameter and step: only the buffers, the K token batches, the K losses and, on the
+    # CPU path, the per-run scan's outputs (one per Mamba layer)
+    assert stacks.count(4) == n_buffers + 2 + _n_mamba_layers("mamba") < len(step.leaves)
+    for i, r in enumerate(step.runs):  # each run's parameters are slices of the leaves, updated in place by its Adam
+        for name, p in r.model.named_parameters():
+            assert p.data_ptr() == step.leaves[name][i].data_ptr()
+    # files hold one run's tensors each (torch.save would write a view's whole storage: all K runs)
+    _pack(tmp_path, specs)
+    state = load_checkpoint(tmp_path / "r1/model.pt")["model"]
+    assert all(v.untyped_storage().nbytes() == v.nbytes for v in state.values())

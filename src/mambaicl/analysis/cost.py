@@ -92,7 +92,7 @@ class RunType:
     sources: dict = field(default_factory=dict)
     spec_key: str = ""                  # the backbone spec without its learning rate (packing: one shape)
     layout_key: str = ""                # token and output widths and the token schedule (packing: one layout)
-    tensors: int = 0                    # parameter and buffer tensors (a pack stacks each one every step)
+    tensors: int = 0                    # buffers: what a pack stacks every step (its parameters are stacked leaves)
 
     @property
     def tokens(self) -> float:
@@ -130,9 +130,8 @@ def run_types(config: dict, params_of=None) -> list[RunType]:
                 cache[key] = (params_of(mspec, task), 0)
             else:
                 built = build_model(mspec, task.token_dim, seed=0, out_dim=task.out_dim)
-                # tensors: what a pack stacks every step (training.pack: parameters and buffers)
-                cache[key] = (built.effective_parameters(),
-                              len(list(built.parameters())) + len(list(built.buffers())))
+                # what a pack stacks every step: its buffers (training.pack keeps the parameters stacked)
+                cache[key] = (built.effective_parameters(), len(list(built.buffers())))
         points = repr((sorted(spec["task"].items()), sorted(spec["curriculum"]["points"].items()), spec["steps"]))
         if points not in cache:
             cache[points] = token_profile(task, spec["curriculum"]["points"], spec["steps"])

@@ -6,7 +6,7 @@ A step's host time is its launches x the measured host time per launch; on the G
 max(floor, its share of the step's roofline work), the floor being the measured busy time per kernel (latency:
 these kernels move a few MB). Calibrated so that the measured unpacked step is reproduced exactly; a longer
 sequence adds roofline work, not latency. A pack of K runs shares the kernels (each max(floor, K x work)) and adds
-one stack per parameter tensor and ``PER_RUN_KERNELS`` per further run; packs sharing the GPU overlap host gaps
+one stack per buffer and ``PER_RUN_KERNELS`` per further run; packs sharing the GPU overlap host gaps
 with kernels. RWKV runs the Triton WKV (what scan: auto runs on CUDA), modelled from the Python loop's row until
 the device check measures it.
 """
@@ -50,8 +50,8 @@ class StepModel:
 
     ``kernels`` kernels per unpacked step (``per_run`` of them belong to each run alone), each launched at
     ``host_per_kernel_s`` of host time. On the GPU each shared kernel costs max(``floor_s``, K x its share of the
-    step's roofline work), the per-run ones and the pack's parameter stacking (``stack`` kernels, one per parameter
-    tensor) cost the floor. ``scale`` calibrates the busy time so that K = 1 at the measured length reproduces the
+    step's roofline work), the per-run ones and the pack's buffer stacking (``stack`` kernels, one per buffer)
+    cost the floor. ``scale`` calibrates the busy time so that K = 1 at the measured length reproduces the
     measurement exactly. ``extra_per_token_s``: busy time per token outside the kernel model (the Triton WKV's
     sequential loop), not calibrated and not shortened by packing."""
     rt: RunType

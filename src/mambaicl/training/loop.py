@@ -105,9 +105,19 @@ def resume_run(run: RunParts, ckpt_path: Path, spec_h: str, device: torch.device
     return state["step"], state.get("elapsed_s", 0.0)
 
 
+def owned_state(model: torch.nn.Module) -> dict:
+    """``model.state_dict()`` with every tensor owning its storage: in a pack the parameters are views into the
+    pack's stacked leaves, and ``torch.save`` writes a view's whole storage (all K runs). Unpacked: as it is."""
+    state = model.state_dict()  # an OrderedDict carrying the modules' _metadata (versions): kept as it is
+    for key, value in state.items():
+        if value.untyped_storage().nbytes() != value.nbytes:
+            state[key] = value.clone()
+    return state
+
+
 def checkpoint_dict(run: RunParts, spec_h: str, step: int, elapsed: float, prov: dict) -> dict:
     """The resume state ``last.pt`` holds after ``step`` steps."""
-    return {"spec": run.spec, "spec_hash": spec_h, "step": step, "model": run.model.state_dict(),
+    return {"spec": run.spec, "spec_hash": spec_h, "step": step, "model": owned_state(run.model),
             "optimizer": run.opt.state_dict(), "scheduler": run.sched.state_dict(),
             "data_generator": run.data_gen.get_state(), "dropout_generator": run.dropout_gen.get_state(),
             "elapsed_s": elapsed, "provenance": prov}
@@ -115,7 +125,7 @@ def checkpoint_dict(run: RunParts, spec_h: str, step: int, elapsed: float, prov:
 
 def model_dict(run: RunParts, spec_h: str, train_seconds: float, device: torch.device, prov: dict) -> dict:
     """The finished run's ``model.pt``."""
-    return {"spec": run.spec, "spec_hash": spec_h, "step": run.spec["steps"], "model": run.model.state_dict(),
+    return {"spec": run.spec, "spec_hash": spec_h, "step": run.spec["steps"], "model": owned_state(run.model),
             "effective_parameters": run.model.effective_parameters(), "train_seconds": train_seconds,
             "device": str(device), "provenance": prov}
 

@@ -7,7 +7,8 @@ Design (issue 16, item 2):
   seed), metrics CSV, checkpoint ``last.pt`` (same keys and spec hash) and ``model.pt``. A pack writes exactly
   the files the K separate jobs would, where they would; a run checkpointed in a pack resumes alone and back.
 - One step: each run samples its batch from its own generator (the curriculum is shared, so the shapes agree);
-  the K runs' parameters are ``torch.stack``ed (differentiable: gradients flow back to each run's leaves); one
+  the K runs' parameters live in stacked leaves (``PackedStep``: each run's parameter a view of its slice, so no
+  stack per tensor and step; each run's gradient is its slice of the leaf's); one
   ``torch.func.vmap`` of ``functional_call`` on a template model runs the K forwards as batched matmuls,
   attention, FFT convolutions and norms; the loss is the sum of the K runs' losses, so one backward gives each
   run exactly the gradient of its own loss; then K optimiser steps (each run's own Adam, as unpacked).
@@ -96,7 +97,7 @@ def pack_template(spec: dict, task: Task, device: torch.device, scan: str = "aut
 
 class PackedStep:
     """One training step of K runs of one shape, the pack's only code path (``train_pack`` and the benchmarks):
-    each run samples its batch from its own generator, the K runs' parameters are stacked (differentiable), one
+    each run samples its batch from its own generator, the K runs' parameters are slices of stacked leaves, one
     vmapped forward, the sum of the K losses backward, then per run its gradient clip, Adam step and scheduler.
 
     ``step(n_dims, n_points)`` returns the K losses (detached 0-d tensors on the device) and the learning rate
@@ -105,9 +106,18 @@ class PackedStep:
     def __init__(self, runs: Sequence[RunParts], template: ICLModel, device: torch.device | str):
         self.runs, self.template, self.device = list(runs), template, torch.device(device)
         self.autocast = precision_autocast(self.runs[0].spec, self.device)
-        # parameters and buffers by name, per run: load_state_dict copies in place, so these stay the leaves
-        self.params = [dict(r.model.named_parameters()) | dict(r.model.named_buffers()) for r in self.runs]
-        self.names = list(self.params[0])
+        # The K runs' parameters live in stacked leaves (K, *shape), one per name, and each run's Parameter is a view
+        # of its slice (Parameter.data): the vmapped forward reads the leaves without a stack kernel per tensor and
+        # step (nor a gradient copy per run and tensor in the backward), and each run's own Adam updates its slice in
+        # place. Buffers (few, never trained) are stacked per step as they are.
+        self.params = [dict(r.model.named_parameters()) for r in self.runs]
+        self.leaves = {}
+        for name, first in self.params[0].items():
+            leaf = torch.stack([p[name].detach() for p in self.params]).requires_grad_(first.requires_grad)
+            for i, p in enumerate(self.params):
+                p[name].data = leaf.detach()[i]
+            self.leaves[name] = leaf
+        self.buffers = [dict(r.model.named_buffers()) for r in self.runs]
         set_pack_dropout_generators(template, [r.dropout_gen for r in self.runs])
         self.run_index = torch.arange(len(self.runs), device=self.device)
 
@@ -120,7 +130,7 @@ class PackedStep:
     def __call__(self, n_dims: int, n_points: int) -> tuple[list[torch.Tensor], list[float]]:
         runs = self.runs
         batches = [r.task.sample(r.spec["batch_size"], n_points, r.data_gen, n_dims_active=n_dims) for r in runs]
-        state = {n: torch.stack([p[n] for p in self.params]) for n in self.names}  # (K, *shape) each
+        state = self.leaves | {n: torch.stack([b[n] for b in self.buffers]) for n in self.buffers[0]}  # (K, *shape)
         with self.autocast:
             tokens = [r.task.tokens(b) for r, b in zip(runs, batches)]
             if len({t.shape for t in tokens}) > 1:
@@ -129,9 +139,12 @@ class PackedStep:
             out = self.packed_forward(state, torch.stack(tokens), self.run_index)  # (K, B, T, out_dim)
             preds = [r.task.predictions(out[i], b) for i, (r, b) in enumerate(zip(runs, batches))]
         losses = [r.task.loss(p.float(), b) for r, p, b in zip(runs, preds, batches)]
-        for r in runs:
-            r.opt.zero_grad(set_to_none=True)
+        for leaf in self.leaves.values():
+            leaf.grad = None
         torch.stack(losses).sum().backward()  # d(sum)/d(loss_r) = 1: each run gets its own loss's gradient
+        for name, leaf in self.leaves.items():  # each run's gradient: its slice of the leaf's (a view, no copy)
+            for i, p in enumerate(self.params):
+                p[name].grad = None if leaf.grad is None else leaf.grad[i]
         lrs = []
         for r in runs:
             if r.spec.get("grad_clip"):
