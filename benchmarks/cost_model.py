@@ -200,7 +200,6 @@ def main(argv: list[str] | None = None, out=None) -> dict:
         mo = cost.measured_step_ms(rt, table, own_scan=True) if rt.backbone in cost.MAMBA_BACKBONES else None
         ms_own = (mo[0] + mo[1]) if mo else (analytic(rt, own_scan=True)[0]["ms"] if rt.backbone in
                                              cost.MAMBA_BACKBONES else ms_prop)
-        rt.sources = {"ms": ms, "src": src}
         h, h_prop, h_own = (cost.hours(x, rt.steps, rt.n_runs) for x in (ms, ms_prop, ms_own))
         totals["today"] += h
         totals["today_prop"] += h_prop

@@ -239,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                     "gpu_busy_ms": round(sum(e.device_time for e in gpu) / 1e3, 3)}
         return {"cpu_aten_ops_per_step": sum(1 for e in events if e.name.startswith("aten::"))}
 
+    chunk_defaults = (mamba_mod._SelectiveScanFn.chunk_bytes, mamba_mod._SelectiveScanFn.chunk_bytes_cuda)
     for plan in rows:
         spec = spec_of(plan["pair"])
         k = plan.get("pack_k")
@@ -248,8 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         bad = torch.zeros((), dtype=torch.bool, device=dev)
         try:
             lifted = (1 << 40) if plan["path"] == "fallback1" else None  # no cap on the own scan's chunks at all
-            mamba_mod._SelectiveScanFn.chunk_bytes = lifted or (4 << 20)
-            mamba_mod._SelectiveScanFn.chunk_bytes_cuda = lifted or (1 << 30)
+            mamba_mod._SelectiveScanFn.chunk_bytes = lifted or chunk_defaults[0]
+            mamba_mod._SelectiveScanFn.chunk_bytes_cuda = lifted or chunk_defaults[1]
             if k is None:
                 step, models = make_step(plan["pair"], plan["precision"], plan["path"])
             else:

@@ -89,7 +89,6 @@ class RunType:
     mean_tokens: float
     final_tokens: int
     points_key: str                     # the token schedule (packing needs equal lengths at every step)
-    sources: dict = field(default_factory=dict)
     spec_key: str = ""                  # the backbone spec without its learning rate (packing: one shape)
     layout_key: str = ""                # token and output widths and the token schedule (packing: one layout)
     tensors: int = 0                    # buffers: what a pack stacks every step (its parameters are stacked leaves)

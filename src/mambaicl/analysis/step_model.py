@@ -108,13 +108,11 @@ class StepModel:
 
 
 def step_model(rt: RunType, host_ms: float, busy_ms: float, kernels: float, tokens_measured: float,
-               floor_s: float | None = None, stack: int = 0, eff_matmul: float = EFF_MATMUL,
-               eff_bw: float = EFF_BW) -> StepModel:
+               stack: int = 0, eff_matmul: float = EFF_MATMUL, eff_bw: float = EFF_BW) -> StepModel:
     """The step model of ``rt`` from a measured unpacked step split (host, busy ms) with ``kernels`` GPU kernels at
-    ``tokens_measured`` tokens, already moved to ``rt``'s depth (and for RWKV its launch count). ``floor_s``:
-    the busy time per kernel (default the measured mean, busy / kernels)."""
-    floor = busy_ms / 1e3 / kernels if floor_s is None else floor_s
-    m = StepModel(rt, kernels, host_ms / 1e3 / kernels, floor, min(PER_RUN_KERNELS, kernels / 2), stack,
+    ``tokens_measured`` tokens, already moved to ``rt``'s depth (and for RWKV its launch count); the floor is the
+    measured busy time per kernel (busy / kernels)."""
+    m = StepModel(rt, kernels, host_ms / 1e3 / kernels, busy_ms / 1e3 / kernels, min(PER_RUN_KERNELS, kernels / 2), stack,
                   eff_matmul=eff_matmul, eff_bw=eff_bw)
     modelled = m._busy_s(tokens_measured, 1)
     m.scale = busy_ms / 1e3 / modelled if modelled > 0 else 1.0
@@ -167,19 +165,19 @@ def model_from_table(rt: RunType, table: dict[tuple, Measured], stack: int = 0, 
     if found is None:
         return None
     m, ratio, src = found
-    triton = rt.backbone == "rwkv" and not rwkv_loop and m.triton is not None
+    on_triton = rt.backbone == "rwkv" and not rwkv_loop  # what scan: auto runs on CUDA
+    triton = on_triton and m.triton is not None
     row = m.triton if triton else m.main
     if row is None or not row.get("gpu_kernels_per_step") or not row.get("gpu_busy_ms"):
         return None
     tm = row["tokens"]
-    launch = 1.0 if (rt.backbone == "rwkv" and not rwkv_loop and not triton) else launch_ratio(
-        rt.backbone, rt.mean_tokens, tm)
     host = (row["ms_per_step"] - row["gpu_busy_ms"]) * ratio
     busy, kernels = row["gpu_busy_ms"] * ratio, row["gpu_kernels_per_step"] * ratio
-    if rt.backbone == "rwkv" and not rwkv_loop and not triton:
+    if on_triton and not triton:  # no Triton row yet: modelled from the Python loop's
         return (rwkv_triton_step(rt, host, busy, kernels, tm, stack, eff_matmul, eff_bw),
                 src + " (Python-loop WKV); Triton WKV modelled")
     # RWKV's Python loop: its launches (tiny kernels, floor-bound) grow with tokens, host and busy time with them
+    launch = launch_ratio(rt.backbone, rt.mean_tokens, tm)
     model = step_model(rt, host * launch, busy * launch, kernels * launch, tm, stack=stack, eff_matmul=eff_matmul,
                        eff_bw=eff_bw)
     return model, src + (", Triton WKV" if triton else "")

@@ -108,8 +108,8 @@ class PackedStep:
         self.autocast = precision_autocast(self.runs[0].spec, self.device)
         # The K runs' parameters live in stacked leaves (K, *shape), one per name, and each run's Parameter is a view
         # of its slice (Parameter.data): the vmapped forward reads the leaves without a stack kernel per tensor and
-        # step (nor a gradient copy per run and tensor in the backward), and each run's own Adam updates its slice in
-        # place. Buffers (few, never trained) are stacked per step as they are.
+        # step, and each run's own Adam updates its slice in place. Buffers (few, never trained) are stacked per step
+        # as they are.
         self.params = [dict(r.model.named_parameters()) for r in self.runs]
         self.leaves = {}
         for name, first in self.params[0].items():
