@@ -197,9 +197,15 @@ def main(argv: list[str] | None = None, out=None) -> dict:
         model, src = got or (step_model.analytic_model(rt, n_launch, rt.tensors, eff_mm, eff_bw), "analytic")
         models[id(rt)] = (model, src)
         ms, ms_prop = model.pack_ms(1), step_model.proportional_pack_ms(model, 1)
-        mo = cost.measured_step_ms(rt, table, own_scan=True) if rt.backbone in cost.MAMBA_BACKBONES else None
-        ms_own = (mo[0] + mo[1]) if mo else (analytic(rt, own_scan=True)[0]["ms"] if rt.backbone in
-                                             cost.MAMBA_BACKBONES else ms_prop)
+        # without mamba-ssm and triton (pessimistic rule, as the own scan was measured): Mamba blocks on the own
+        # scan, RWKV on its Python-loop WKV, the others as today
+        if rt.backbone in cost.MAMBA_BACKBONES:
+            mo = cost.measured_step_ms(rt, table, own_scan=True)
+            ms_own = (mo[0] + mo[1]) if mo else analytic(rt, own_scan=True)[0]["ms"]
+        else:
+            loop = step_model.model_from_table(rt, table, stack=rt.tensors, rwkv_loop=True, eff_matmul=eff_mm,
+                                               eff_bw=eff_bw) if rt.backbone == "rwkv" else None
+            ms_own = step_model.proportional_pack_ms(loop[0], 1) if loop else ms_prop
         h, h_prop, h_own = (cost.hours(x, rt.steps, rt.n_runs) for x in (ms, ms_prop, ms_own))
         totals["today"] += h
         totals["today_prop"] += h_prop
@@ -349,7 +355,7 @@ def main(argv: list[str] | None = None, out=None) -> dict:
     p("  [in brackets: busy time grown in proportion to tokens, the pessimistic rule]")
     p("  one run at a time, measured step times (mamba-ssm kernels; RWKV on the Triton WKV"
       + (", Python loop" if args.rwkv_loop else "") + f"): {fmt_h(totals['today'])} [{fmt_h(totals['today_prop'])}]")
-    p(f"  one run at a time, without mamba-ssm and triton (own scan): {fmt_h(totals['own_scan'])}")
+    p(f"  one run at a time, without mamba-ssm and triton (own scan; RWKV on its Python loop): {fmt_h(totals['own_scan'])}")
     p(f"  {slots_max} processes sharing the GPU, one run each: {fmt_h(totals['shared'])}")
     p(f"  packed, one pack at a time: {fmt_h(totals['packed_one'])} [{fmt_h(totals['packed_one_prop'])}]")
     p(f"  packed, up to {slots_max} packs sharing the GPU (gpu_slots), "

@@ -234,3 +234,22 @@ def test_share_efficiency_is_the_least_fraction_of_the_ideal_overlap_measured():
     rt = _rt()
     m = step_model.step_model(rt, host_ms=66.377 - 30.878, busy_ms=30.878, kernels=1788, tokens_measured=82)
     assert m.per_run_ms(1) / m.shared_per_run_ms(1, 8, efficiency=eff) == pytest.approx(1.72)
+
+
+def test_without_triton_rwkv_runs_its_python_loop():
+    # the "no-kern" column (no mamba-ssm, no triton) of an RWKV run type is the loop's, as --rwkv-loop prints it
+    def rwkv_row(buf):
+        line = next(line for line in buf.getvalue().splitlines() if line.startswith("linear_regression ")
+                    and " rwkv " in line)
+        return [float(x.replace(",", "")) for x in line.split()[12:15]]  # GPU-h, ∝tok h, no-kern
+
+    spec = importlib.util.spec_from_file_location("cost_model", REPO / "benchmarks" / "cost_model.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    args = ["--configfile", str(REPO / "workflow" / "config" / "paper.yaml"), "--measured", str(MEASURED)]
+    triton, loop = io.StringIO(), io.StringIO()
+    mod.main(args, out=triton)
+    mod.main(args + ["--rwkv-loop"], out=loop)
+    h, _, no_kern = rwkv_row(triton)
+    _, loop_prop, _ = rwkv_row(loop)
+    assert no_kern == pytest.approx(loop_prop) and no_kern > 2 * h
