@@ -50,17 +50,23 @@ def validate(config: dict, schema_path: str | Path = DEFAULT_SCHEMA) -> dict:
 
 def check_host(config: dict, nlp_models=None) -> None:
     """What ``config`` needs of this machine, before any job: ``device: cuda`` needs a CUDA GPU; ``scan: kernels``
-    or ``scan: triton`` needs those kernels to run here (``models.mamba.check_scan``); the NLP
-    models about to be evaluated (``nlp_models``; None: all configured) must be loadable (see
-    ``check_nlp_host``). Raises ``DeviceError`` or ``ConfigError``, one line with the fix."""
+    or ``scan: triton`` needs those kernels to run here (``models.mamba.check_scan``), ``train.compile`` its
+    compiler (``training.compile.check_compile``); the NLP models about to be evaluated (``nlp_models``; None:
+    all configured) must be loadable (see ``check_nlp_host``). Raises ``DeviceError`` or ``ConfigError``, one line with the fix."""
     import torch
 
     if config.get("device") == "cuda" and not torch.cuda.is_available():
         raise DeviceError("config asks for device: cuda, but PyTorch sees no CUDA GPU on this machine: use "
                           "device: auto or device: cpu (e.g. --config device=cpu), or run on a GPU host")
+    device_type = "cuda" if config.get("device") != "cpu" and torch.cuda.is_available() else "cpu"
     scan = config.get("scan", "auto")
     if scan in ("kernels", "triton"):  # asked for by name: it must run here (auto and torch always do)
         from .models.mamba import check_scan
 
-        check_scan(scan, "cuda" if config.get("device") != "cpu" and torch.cuda.is_available() else "cpu")
+        check_scan(scan, device_type)
+    compile_mode = config.get("train", {}).get("compile", "eager")
+    if compile_mode != "eager":  # graphs needs CUDA, fused a C++ compiler (CPU) or Triton (CUDA)
+        from .training.compile import check_compile
+
+        check_compile(compile_mode, device_type)
     check_nlp_host(config, nlp_models)

@@ -12,4 +12,6 @@ with log_to(snakemake.log[0]):
         # from the config, not a rule param: the implementation is a host choice like the device's kind, and a
         # new param would make Snakemake rerun every finished training
         scan=snakemake.config.get("scan", "auto"),
+        # train.compile: likewise a host choice (results agree within float rounding), read here for the same reason
+        compile_mode=snakemake.config["train"].get("compile", "eager"),
     )

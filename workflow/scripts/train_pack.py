@@ -10,4 +10,5 @@ with log_to(snakemake.log[0]):
         snakemake.params.device,
         snakemake.threads,
         scan=snakemake.config.get("scan", "auto"),  # a host choice, as in train.py
+        compile_mode=snakemake.config["train"].get("compile", "eager"),  # a host choice, as in train.py
     )

@@ -26,6 +26,7 @@ from ..models.base import set_dropout_generator
 from ..models.fused_ops import fuse_for_device, log_fused_ops
 from ..tasks import Task, task_from_spec
 from .checkpoints import atomic_save, load_checkpoint
+from .compile import begin_step, compile_step, curriculum_shapes, describe_compile
 from .curriculum import Curriculum
 from .integrity import sidecar
 from .provenance import check_resumable, provenance
@@ -157,12 +158,13 @@ def train(
     progress: bool = True,
     stop_after: int | None = None,
     scan: str = "auto",
+    compile_mode: str = "eager",
 ) -> ICLModel:
     """Train per ``spec`` (see ``config.train_spec``); write final weights and a metrics CSV.
 
     ``stop_after`` ends the run early after that many steps (used to test resume). ``scan`` is the config's
-    implementation choice for Mamba and RWKV blocks (``models.mamba.resolve_scan``); not part of the spec, like
-    the device.
+    implementation choice for Mamba and RWKV blocks (``models.mamba.resolve_scan``), ``compile_mode``
+    its ``train.compile`` (``training.compile``); neither is part of the spec, like the device.
     """
     device = torch.device(device)
     h = spec_hash(spec)
@@ -185,6 +187,15 @@ def train(
     _truncate_metrics(work_metrics, start)
 
     autocast = precision_autocast(spec, device)
+    shapes = curriculum_shapes(curriculum, steps)
+
+    def forward_loss(batch: dict) -> torch.Tensor:  # what train.compile compiles
+        with autocast:
+            preds = model.predict(task, batch)
+        return task.loss(preds.float(), batch)
+
+    forward_loss = compile_step(forward_loss, compile_mode, device, shapes)
+    print(describe_compile(compile_mode, shapes))
     end = steps if stop_after is None else min(steps, start + stop_after)
     model.train()
     log_every = spec["log_every"]
@@ -209,9 +220,8 @@ def train(
         for step in bar:
             n_dims, n_points = curriculum.at(step)
             batch = task.sample(spec["batch_size"], n_points, data_gen, n_dims_active=n_dims)
-            with autocast:
-                preds = model.predict(task, batch)
-            loss = task.loss(preds.float(), batch)
+            begin_step(compile_mode)
+            loss = forward_loss(batch)
             newly_bad = ~torch.isfinite(loss.detach()) & (bad_step < 0)
             bad_step = torch.where(newly_bad, step, bad_step)
             bad_loss = torch.where(newly_bad, loss.detach(), bad_loss)
@@ -268,11 +278,14 @@ def _truncate_metrics(path: Path, step: int) -> None:
 
 
 def check_config(config: dict) -> None:
-    """The training section's cross-field checks: bf16 autocast and mamba-ssm's kernels exist only on CUDA
-    (whether a requested scan can run on this host is ``validation.check_host``'s question); ``train.pack``
-    (``pack_plan.check_pack_config``)."""
+    """The training section's cross-field checks: bf16 autocast, CUDA graphs and mamba-ssm's kernels exist only on
+    CUDA (whether a requested scan or compile mode can run on this host is ``validation.check_host``'s question);
+    ``train.pack`` (``pack_plan.check_pack_config``)."""
     if config["device"] == "cpu" and config["train"].get("precision") == "bf16":
         raise ConfigError("config error: 'train.precision' = bf16 needs a CUDA GPU, but 'device' is cpu; use fp32")
+    if config["device"] == "cpu" and config["train"].get("compile") == "graphs":
+        raise ConfigError("config error: 'train.compile' = graphs replays CUDA graphs and needs a CUDA GPU, but "
+                          "'device' is cpu; use train.compile: fused (or eager)")
     if config["device"] == "cpu" and config.get("scan") == "kernels":
         raise ConfigError("config error: 'scan' = kernels needs a CUDA GPU (mamba-ssm's kernels), but 'device' is "
                           "cpu; use scan: auto or scan: torch")

@@ -41,6 +41,7 @@ from ..models import ICLModel, build_model
 from ..models.packing import run_index_scope, set_pack_dropout_generators
 from ..tasks import Task
 from .checkpoints import atomic_save
+from .compile import begin_step, compile_step, curriculum_shapes, describe_compile
 from .curriculum import Curriculum
 from .loop import (RunParts, _remove_checkpoint, _truncate_metrics, build_run, checkpoint_dict, model_dict,
                    non_finite_error, precision_autocast, resume_run, set_up_model, train)
@@ -101,10 +102,13 @@ class PackedStep:
     vmapped forward, the sum of the K losses backward, then per run its gradient clip, Adam step and scheduler.
 
     ``step(n_dims, n_points)`` returns the K losses (detached 0-d tensors on the device) and the learning rate
-    each run stepped with. Nothing inside reads a tensor on the host: the non-finite check is the caller's."""
+    each run stepped with. Nothing inside reads a tensor on the host: the non-finite check is the caller's.
+    ``compile_mode`` (``train.compile``) compiles the vmapped forward with the K predictions and losses."""
 
-    def __init__(self, runs: Sequence[RunParts], template: ICLModel, device: torch.device | str):
+    def __init__(self, runs: Sequence[RunParts], template: ICLModel, device: torch.device | str,
+                 compile_mode: str = "eager"):
         self.runs, self.template, self.device = list(runs), template, torch.device(device)
+        self.compile_mode = compile_mode
         self.autocast = precision_autocast(self.runs[0].spec, self.device)
         # The K runs' parameters live in stacked leaves (K, *shape), one per name, and each run's Parameter is a view
         # of its slice (Parameter.data): the vmapped forward reads the leaves without a stack kernel per tensor and
@@ -126,6 +130,17 @@ class PackedStep:
                 return functional_call(template, state, (tokens,))
 
         self.packed_forward = vmap(forward, randomness="same")  # "same": the dropout draws are per run by construction
+        first = self.runs[0].spec
+        self.shapes = curriculum_shapes(Curriculum.from_dict(first["curriculum"]), first["steps"])
+        self.packed_losses = compile_step(self._packed_losses, compile_mode, self.device, self.shapes)
+
+    def _packed_losses(self, state: dict, tokens: torch.Tensor, batches: list[dict]) -> torch.Tensor:
+        """The K runs' losses (K,) from the stacked parameters and tokens (K, B, T, token_dim)."""
+        runs = self.runs
+        with self.autocast:
+            out = self.packed_forward(state, tokens, self.run_index)  # (K, B, T, out_dim)
+            preds = [r.task.predictions(out[i], b) for i, (r, b) in enumerate(zip(runs, batches))]
+        return torch.stack([r.task.loss(p.float(), b) for r, p, b in zip(runs, preds, batches)])
 
     def __call__(self, n_dims: int, n_points: int) -> tuple[list[torch.Tensor], list[float]]:
         runs = self.runs
@@ -136,12 +151,12 @@ class PackedStep:
             if len({t.shape for t in tokens}) > 1:
                 raise ValueError(f"packed runs give token sequences of different shapes {[t.shape for t in tokens]}; "
                                  "their tasks do not share a token layout (train.pack groups them wrongly)")
-            out = self.packed_forward(state, torch.stack(tokens), self.run_index)  # (K, B, T, out_dim)
-            preds = [r.task.predictions(out[i], b) for i, (r, b) in enumerate(zip(runs, batches))]
-        losses = [r.task.loss(p.float(), b) for r, p, b in zip(runs, preds, batches)]
+            tokens = torch.stack(tokens)
+        begin_step(self.compile_mode)
+        losses = self.packed_losses(state, tokens, batches)  # (K,)
         for leaf in self.leaves.values():
             leaf.grad = None
-        torch.stack(losses).sum().backward()  # d(sum)/d(loss_r) = 1: each run gets its own loss's gradient
+        losses.sum().backward()  # d(sum)/d(loss_r) = 1: each run gets its own loss's gradient
         for name, leaf in self.leaves.items():  # each run's gradient: its slice of the leaf's (a view, no copy)
             for i, p in enumerate(self.params):
                 p[name].grad = None if leaf.grad is None else leaf.grad[i]
@@ -152,22 +167,23 @@ class PackedStep:
             lrs.append(r.opt.param_groups[0]["lr"])
             r.opt.step()
             r.sched.step()
-        return [loss.detach() for loss in losses], lrs
+        return list(losses.detach().clone().unbind()), lrs  # a copy: a CUDA graph's next replay overwrites its output
 
     def close(self) -> None:
         """Give the template back its unpacked dropout (no per-run generators)."""
         set_pack_dropout_generators(self.template, None)
 
 
-def open_pack(specs: list[dict], device: torch.device | str, scan: str = "auto", log: bool = False) -> PackedStep:
-    """K runs of ``specs`` built as the trainer builds them (seeds, optimisers, generators, scan), as one
+def open_pack(specs: list[dict], device: torch.device | str, scan: str = "auto", log: bool = False,
+              compile_mode: str = "eager") -> PackedStep:
+    """K runs of ``specs`` built as the trainer builds them (seeds, optimisers, generators, scan, compile), as one
     ``PackedStep``, writing no files: what a benchmark times. Refuses specs that cannot share a pack."""
     check_packable(specs)
     device = torch.device(device)
     runs = [build_run(s, device, scan, log=False) for s in specs]
     for r in runs:
         r.model.train()
-    return PackedStep(runs, pack_template(specs[0], runs[0].task, device, scan, log=log), device)
+    return PackedStep(runs, pack_template(specs[0], runs[0].task, device, scan, log=log), device, compile_mode)
 
 
 def train_pack(
@@ -179,6 +195,7 @@ def train_pack(
     progress: bool = True,
     stop_after: int | None = None,
     scan: str = "auto",
+    compile_mode: str = "eager",
 ) -> list[ICLModel]:
     """Train the runs ``specs`` as one pack (see the module doc); write each run's ``model.pt`` and metrics CSV
     where ``loop.train`` would. ``stop_after`` ends the pack that many steps after its earliest run's start."""
@@ -186,12 +203,14 @@ def train_pack(
         raise ValueError("train_pack needs one model path, metrics path and checkpoint directory per spec")
     if len(specs) == 1:  # today's code path: bit-identical to an unpacked run
         return [train(specs[0], model_paths[0], metrics_paths[0], checkpoint_dirs[0], device=device,
-                      progress=progress, stop_after=stop_after, scan=scan)]
+                      progress=progress, stop_after=stop_after, scan=scan, compile_mode=compile_mode)]
     check_packable(specs)
     device = torch.device(device)
     runs = [_open_run(*args, device, scan) for args in zip(specs, model_paths, metrics_paths, checkpoint_dirs)]
     first = runs[0]
     template = pack_template(first.spec, first.task, device, scan)
+    print(describe_compile(compile_mode, curriculum_shapes(Curriculum.from_dict(first.spec["curriculum"]),
+                                                           first.spec["steps"])))
     for r in runs:
         r.model.train()
         print(f"pack run {r.name} (spec {r.hash}, lr {r.spec['model']['learning_rate']}): "
@@ -217,7 +236,7 @@ def train_pack(
             s0 = min(r.step for r in behind)
             group = [r for r in behind if r.step == s0]
             upto = min([r.step for r in behind if r.step > s0] + [end])
-            _advance(group, template, s0, upto, end, device, t0, prov, bar)
+            _advance(group, template, s0, upto, end, device, t0, prov, bar, compile_mode)
     bar.close()
     set_pack_dropout_generators(template, None)
     if end == steps:
@@ -231,12 +250,12 @@ def train_pack(
 
 
 def _advance(group: list[_Run], template: ICLModel, start: int, stop: int, end: int, device: torch.device,
-             t0: float, prov: dict, bar) -> None:
+             t0: float, prov: dict, bar, compile_mode: str) -> None:
     """Train the runs of ``group`` (all at step ``start``) as one pack up to step ``stop``."""
     spec = group[0].spec
     curriculum = Curriculum.from_dict(spec["curriculum"])
     steps, log_every, ckpt_every = spec["steps"], spec["log_every"], spec["checkpoint_every"]
-    packed_step = PackedStep(group, template, device)
+    packed_step = PackedStep(group, template, device, compile_mode)
     for step in range(start, stop):
         n_dims, n_points = curriculum.at(step)
         losses, lrs = packed_step(n_dims, n_points)

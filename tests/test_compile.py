@@ -1,0 +1,111 @@
+"""train.compile: torch.compile of the training step agrees with eager within float rounding (one run and a pack,
+through shape changes of the curriculum and a resume), the mode is checked before any job, eager is untouched."""
+
+import copy
+
+import pytest
+import torch
+
+from mambaicl.config import load_yaml
+from mambaicl.errors import ConfigError, DeviceError
+from mambaicl.training import compile as compile_mod
+from mambaicl.training.compile import check_compile, compile_step, curriculum_shapes
+from mambaicl.training.curriculum import Curriculum
+from mambaicl.training.loop import check_config, train
+from mambaicl.training.pack import train_pack
+from mambaicl.validation import validate
+
+from test_pack import BASE, MODELS, _paths, _specs
+
+
+def test_curriculum_shapes_counts_every_pair_the_curriculum_reaches():
+    cur = {"dims": {"start": 5, "end": 20, "inc": 1, "interval": 7}, "points": {"start": 11, "end": 41, "inc": 2,
+                                                                                    "interval": 5}}
+    curriculum = Curriculum.from_dict(cur)
+    for steps in (1, 6, 40, 400):
+        assert curriculum_shapes(curriculum, steps) == len({curriculum.at(s) for s in range(steps)})
+    fixed = Curriculum.from_dict({"dims": {"start": 3, "end": 3}, "points": {"start": 9, "end": 9}})
+    assert curriculum_shapes(fixed, 10_000) == 1
+
+
+def test_eager_is_the_function_itself_and_bad_modes_are_refused(monkeypatch):
+    def fn(x):
+        return x
+
+    assert compile_step(fn, "eager", torch.device("cpu"), 3) is fn
+    with pytest.raises(ConfigError, match="graphs .*needs a CUDA GPU"):
+        check_compile("graphs", "cpu")
+    with pytest.raises(ConfigError, match="not one of eager, fused, graphs"):
+        check_compile("max-autotune", "cpu")
+    monkeypatch.setattr(compile_mod.shutil, "which", lambda name: None)
+    with pytest.raises(DeviceError, match="C\\+\\+ compiler.*apt install g\\+\\+"):
+        check_compile("fused", "cpu")
+
+
+def test_the_config_refuses_graphs_on_cpu_and_unknown_modes(repo):
+    cfg = load_yaml(repo / "workflow/config/smoke.yaml")
+    cfg["device"] = "cpu"
+    cfg["train"]["compile"] = "graphs"
+    with pytest.raises(ConfigError, match="train.compile' = graphs"):
+        check_config(cfg)
+    cfg["train"]["compile"] = "yes"
+    with pytest.raises(Exception, match="yes"):
+        validate(cfg)
+
+
+def _weights(path):
+    return torch.load(path, weights_only=False)["model"]
+
+
+def _assert_close(a: dict, b: dict, atol=1e-5):
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=atol, rtol=1e-4, msg=k)
+
+
+@pytest.fixture
+def aot_eager(monkeypatch):
+    """Trace with dynamo and AOTAutograd as inductor does, without generating C++ (seconds instead of a minute)."""
+    monkeypatch.setattr(compile_mod, "BACKEND", "aot_eager")
+    torch._dynamo.reset()
+    from torch._dynamo.utils import counters
+
+    counters.clear()
+    yield counters
+    torch._dynamo.reset()
+
+
+@pytest.mark.parametrize("model", ["mamba", "s4"])  # the own scan's autograd Function; channel dropout's generator
+def test_a_compiled_run_equals_eager_across_shapes_and_a_resume(tmp_path, model, aot_eager, capsys):
+    spec = _specs(MODELS[model], runs=((1, 3e-3),))[0]
+    train(spec, tmp_path / "e/model.pt", tmp_path / "e/m.csv", tmp_path / "e/ck", progress=False)
+    train(spec, tmp_path / "c/model.pt", tmp_path / "c/m.csv", tmp_path / "c/ck", progress=False, stop_after=4,
+          compile_mode="fused")
+    train(spec, tmp_path / "c/model.pt", tmp_path / "c/m.csv", tmp_path / "c/ck", progress=False,
+          compile_mode="fused")  # resumed at step 4, past the curriculum's change at step 3
+    assert "compile: fused (train.compile; torch.compile aot_eager" in capsys.readouterr().out
+    assert aot_eager["stats"]["unique_graphs"] >= 2  # one graph per curriculum shape: it did compile
+    _assert_close(_weights(tmp_path / "e/model.pt"), _weights(tmp_path / "c/model.pt"))
+
+
+def test_a_compiled_pack_equals_the_eager_pack(tmp_path, aot_eager):
+    specs = _specs(MODELS["s4_mamba"])
+    out = {}
+    for mode in ("eager", "fused"):
+        models, metrics, ckpts = _paths(tmp_path / mode, len(specs))
+        train_pack(specs, models, metrics, ckpts, progress=False, compile_mode=mode)
+        out[mode] = [_weights(p) for p in models]
+    assert aot_eager["stats"]["unique_graphs"] >= 2
+    for eager, fused in zip(out["eager"], out["fused"]):
+        _assert_close(eager, fused)
+
+
+def test_inductor_compiled_run_equals_eager(tmp_path):
+    """The real backend once (C++ kernels on the CPU; about a minute on two cores): fused code, same weights."""
+    torch._dynamo.reset()
+    spec = dict(copy.deepcopy(BASE), model={**MODELS["gpt2"], "learning_rate": 3e-3}, steps=2)
+    train(spec, tmp_path / "e/model.pt", tmp_path / "e/m.csv", tmp_path / "e/ck", progress=False)
+    train(spec, tmp_path / "c/model.pt", tmp_path / "c/m.csv", tmp_path / "c/ck", progress=False,
+          compile_mode="fused")
+    torch._dynamo.reset()
+    _assert_close(_weights(tmp_path / "e/model.pt"), _weights(tmp_path / "c/model.pt"))
