@@ -364,6 +364,14 @@ def main(argv: list[str] | None = None, out=None) -> dict:
     p(f"  of which GPU-busy time of the packs (the bound no sharing removes): {fmt_h(totals['floor'])}; the roofline "
       f"work alone (no floors, no host time; {eff_src}): {fmt_h(totals['roofline'])}; compute bound at 100 % TF32: "
       f"{flops / cost.TF32_FLOPS / 3600:,.1f}")
+    speedups = cost.compile_speedups(rows)
+    if speedups:
+        p("  train.compile, measured (the device check's compile phase; speed-up of a step against eager, not applied "
+          "to the totals): " + ", ".join(f"{b} K={k} {mode} {x:.2f}x" for b, k, mode, x in speedups))
+    else:
+        p("  train.compile (fused, graphs): not measured yet (the device check's compile phase); graphs replays each "
+          "step without host time per kernel, so at best a pack steps at its GPU-busy time, fused lowers that busy "
+          "time itself (fewer kernels, less memory traffic)")
     p(f"estimated GPU-hours today (one run at a time, fp32, measured step times): {num(totals['today'])}")
     p(f"estimated packed GPU-hours: {num(totals['packed'])}")
     return {**totals, "runs": n_runs, "tokens": tokens, "flops": flops, "run_types": len(types)}

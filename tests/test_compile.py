@@ -109,3 +109,26 @@ def test_inductor_compiled_run_equals_eager(tmp_path):
           compile_mode="fused")
     torch._dynamo.reset()
     _assert_close(_weights(tmp_path / "e/model.pt"), _weights(tmp_path / "c/model.pt"))
+
+
+@pytest.mark.parametrize("model", ["mamba", "rwkv"])
+def test_the_loops_over_time_stay_out_of_the_graph(model):
+    """The own scan's and the WKV's loops over time run eagerly under compile (``torch.compiler.disable``): the
+    captured graphs do not grow with the sequence length (traced, the loop would add nodes per time step)."""
+    from mambaicl.models import build_model
+
+    net = build_model(MODELS[model], 4, seed=0, out_dim=1)
+    nodes = {}
+    for length in (6, 18):
+        torch._dynamo.reset()
+        sizes = []
+
+        def count(gm, inputs):
+            sizes.append(len(gm.graph.nodes))
+            return gm.forward
+
+        x = torch.randn(2, length, 4, generator=torch.Generator().manual_seed(0))
+        torch.testing.assert_close(torch.compile(net, backend=count, dynamic=False)(x), net(x))
+        nodes[length] = sum(sizes)
+    torch._dynamo.reset()
+    assert nodes[6] == nodes[18] > 0

@@ -116,7 +116,7 @@ def test_snakemake_reports_config_typo_in_one_line(repo, tmp_path):
     assert out.returncode != 0
     lines = [ln for ln in (out.stdout + out.stderr).splitlines() if "config error" in ln]
     assert lines == ["config error: unknown key 'train.learning_rte' (allowed under train: batch_size, "
-                     "checkpoint_every, grad_clip, log_every, pack, precision, schedule, seeds, steps)"]
+                     "checkpoint_every, compile, grad_clip, log_every, pack, precision, schedule, seeds, steps)"]
 
 
 def test_option_of_another_backbone_is_rejected(config):

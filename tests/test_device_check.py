@@ -17,6 +17,7 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 import yaml
 
@@ -55,7 +56,7 @@ def test_dry_run_plans_every_phase_in_order_and_writes_nothing(tmp_path):
     assert out.returncode == 0, out.stderr
     phases = [line.split()[1] for line in out.stdout.splitlines() if line.strip().startswith("phase ")]
     assert phases == ["env", "build", "bench", "fallback", "roofline", "wait", "pytest", "kernels", "triton", "pack",
-                      "snakemake", "share"]
+                      "compile", "snakemake", "share"]
     assert "DEADLINE=540s" in out.stdout and "run prepare.sh" in out.stdout
     assert "phase triton (limit 45s)" in out.stdout and "phase pack (limit 120s)" in out.stdout
     assert "phase roofline (limit 30s)" in out.stdout
@@ -73,7 +74,7 @@ def test_phase_selection(tmp_path):
     assert phases("--phases", "pytest,bench") == ["env", "bench", "pytest"]  # run order; env always
     assert phases("--phases=kernels") == ["env", "kernels"]
     assert phases("--skip", "build,wait,share") == ["env", "bench", "fallback", "roofline", "pytest", "kernels",
-                                                    "triton", "pack", "snakemake"]
+                                                    "triton", "pack", "compile", "snakemake"]
     assert phases("--phases", "pack,triton") == ["env", "triton", "pack"]
     assert "DEADLINE=300s" in device_check("--dry-run", env=env).stdout
     for bad in (["--phases", "bench,gpu"], ["--skip", "nope"], ["--frobnicate"]):
@@ -361,6 +362,37 @@ def test_bench_steps_times_packs_on_a_cpu(tmp_path, capsys):
     assert rows[3]["losses"][0] == pytest.approx(rows[2]["losses"][0], rel=1e-5)
 
 
+def test_bench_steps_times_compiled_steps(tmp_path, monkeypatch):
+    """--compile: one row per train.compile mode (graphs only on CUDA), the trainer's compiled step unpacked and
+    packed (traced with aot_eager here: seconds), losses as eager's within rounding; the device check's phase."""
+    from mambaicl.training import compile as compile_mod
+
+    bs = load("bench_steps")
+    args = bs.parse_args(["--pairs", "linear_regression:mamba", "--compile", "eager", "fused", "graphs", "--pack", "1",
+                          "8", "--precisions", "fp32", "--device", "cpu"])
+    assert [(r["compile"], r["pack_k"]) for r in bs.planned_rows(args, lambda pair: "mamba")] == [
+        ("eager", 1), ("eager", 8), ("fused", 1), ("fused", 8)]
+    args.device = "cuda"
+    assert len(bs.planned_rows(args, lambda pair: "mamba")) == 6
+    phase = (GPU / "device_check.sh").read_text().split("run_phase compile ", 1)[1].split("\n\n", 1)[0]
+    assert "--compile eager fused graphs" in phase and "--phase compile" in phase
+
+    monkeypatch.setattr(compile_mod, "BACKEND", "aot_eager")
+    torch._dynamo.reset()
+    out = tmp_path / "rows.jsonl"
+    for pack in ([], ["--pack", "2"]):
+        assert bs.main(["--device", "cpu", "--tiny", "--steps", "2", "--warmup", "1", "--precisions", "fp32",
+                        "--pairs", "linear_regression:mamba", "--compile", "eager", "fused", "--phase", "compile",
+                        "--out", str(out), *pack]) == 0
+    torch._dynamo.reset()
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["compile"], r.get("pack_k")) for r in rows] == [("eager", None), ("fused", None), ("eager", 2),
+                                                               ("fused", 2)]
+    assert all("error" not in r for r in rows), rows
+    assert rows[1]["loss"] == pytest.approx(rows[0]["loss"], rel=1e-5)
+    assert rows[3]["losses"] == pytest.approx(rows[2]["losses"], rel=1e-5)
+
+
 def test_share_gpu_plan(capsys):
     sg = load("share_gpu")
     assert sg.main(["--list", "--pairs", "linear_regression:mamba", "--counts", "1", "4"]) == 0
@@ -464,6 +496,21 @@ def test_summary_tabulates_packs_against_k1_and_the_unpacked_step():
     steps = text.split("## Training step at paper size", 1)[1].split("## Packed training", 1)[0]
     assert "| triton | mamba |" in steps and "| pack |" not in steps
     assert "## Packed training" not in rp.summary_text(rows[:2])
+
+
+def test_summary_tabulates_compile_modes_against_eager():
+    rp = load("report")
+    base = {"phase": "compile", "backbone": "mamba", "pair": "linear_regression:mamba", "precision": "fp32",
+            "path": "auto", "impl": "mamba:kernels", "pack_k": 8}
+    rows = [{**base, "compile": "eager", "ms_per_step": 40.0, "gpu_kernels_per_step": 3000, "losses": [1.0, 2.0]},
+            {**base, "compile": "fused", "ms_per_step": 20.0, "gpu_kernels_per_step": 1200, "warmup_s": 61.0,
+             "losses": [1.0, 2.00002]},
+            {**base, "compile": "graphs", "error": "RuntimeError: capture failed"}]
+    text = rp.summary_text(rows)
+    table = text.split("## Compiled training step", 1)[1]
+    assert "| mamba | 8 | fp32 | mamba:kernels | 40.0 | 3000 | 20.0 | 1200 | 2.0 | 61.0 |  |  |  |  | 2e-05 |" in table
+    assert "graphs: RuntimeError: capture failed" in table
+    assert "## Packed training" not in text  # compile rows are not the pack phase's
 
 
 def test_pytest_and_workflow_records(tmp_path):

@@ -1,5 +1,5 @@
 """Time one training step per backbone at paper size (device check phases `bench`, `fallback`, `kernels`,
-`triton`, `pack`).
+`triton`, `pack`, `compile`).
 
 The step is the trainer's loop body on the trainer's setup (training.loop.build_run: seed, scan, the device's
 fused ops, Adam fused on CUDA, the schedule): sample a batch at the curriculum's final (longest) stage on a
@@ -15,6 +15,10 @@ With --pack K [K ...], each (task, model, precision, path) is instead timed as p
 (seeds 1..K) trained as one vmapped step, the trainer's own packed step (mambaicl.training.pack.PackedStep):
 ms_per_step is one pack step (K runs' steps), ms_per_run_step = ms_per_step / K, the K losses in `losses`.
 
+With --compile MODE [MODE ...] (train.compile: eager, fused, graphs), each row is also timed with the step's
+forward and loss compiled as the trainer compiles them (mambaicl.training.compile; graphs: CUDA only): the
+compilation happens in the warm-up steps (warmup_s), one graph for the curriculum's final shape.
+
 Paths (the config's `scan`, recorded in each row with what the blocks then run, `impl`):
   auto       scan: auto: mamba-ssm's kernels where they import, else the package's Triton kernels on CUDA
   kernels    scan: kernels (Mamba blocks); an error row if they are not available
@@ -29,6 +33,7 @@ rest run only under `auto`.
     python benchmarks/gpu/bench_steps.py --group mamba --paths kernels fallback
     python benchmarks/gpu/bench_steps.py --pairs relu_nn:mamba_park --steps 50
     python benchmarks/gpu/bench_steps.py --group all --precisions fp32 --pack 1 4 8 --profile
+    python benchmarks/gpu/bench_steps.py --pairs linear_regression:mamba --compile eager fused graphs --pack 1 8
     python benchmarks/gpu/bench_steps.py --list                                     # what would run
     python benchmarks/gpu/bench_steps.py --device cpu --tiny --steps 1              # a CPU smoke test
 """
@@ -70,6 +75,7 @@ GROUPS = {
 PATHS = ("auto", "kernels", "triton", "fallback", "fallback1")
 SCAN_OF = {"auto": "auto", "kernels": "kernels", "triton": "triton", "fallback": "torch", "fallback1": "torch"}
 PRECISIONS = ("fp32", "bf16")
+COMPILE = ("eager", "fused", "graphs")  # train.compile (mambaicl.training.compile.COMPILE_MODES)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -81,6 +87,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--config", default=None, help="workflow config (default workflow/config/paper.yaml)")
     ap.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=["fp32", "bf16"])
     ap.add_argument("--paths", nargs="+", choices=PATHS, default=["auto"])
+    ap.add_argument("--compile", nargs="+", choices=COMPILE, default=["eager"],
+                    help="train.compile modes to time each row under (default eager; graphs needs CUDA)")
     ap.add_argument("--device", default=None, help="default: cuda where available, else cpu")
     ap.add_argument("--steps", type=int, default=10, help="timed steps (at most)")
     ap.add_argument("--warmup", type=int, default=3)
@@ -106,8 +114,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def planned_rows(args: argparse.Namespace, backbone_of) -> list[dict]:
-    """(pair, precision, path[, pack_k]) combinations that run: bf16 needs CUDA, triton needs Mamba or RWKV
-    blocks, the other non-auto paths Mamba blocks; with --pack, one row per K."""
+    """(pair, precision, path, compile[, pack_k]) combinations that run: bf16 and graphs need CUDA, triton needs
+    Mamba or RWKV blocks, the other non-auto paths Mamba blocks; with --pack, one row per K."""
     rows = []
     for pair in args.pairs:
         backbone = backbone_of(pair)
@@ -117,8 +125,11 @@ def planned_rows(args: argparse.Namespace, backbone_of) -> list[dict]:
             for path in args.paths:
                 if path != "auto" and backbone not in (TRITON_BACKBONES if path == "triton" else MAMBA_BACKBONES):
                     continue
-                row = {"pair": pair, "backbone": backbone, "precision": precision, "path": path}
-                rows += [{**row, "pack_k": k} for k in args.pack] if args.pack else [row]
+                for mode in args.compile:
+                    if mode == "graphs" and args.device == "cpu":
+                        continue
+                    row = {"pair": pair, "backbone": backbone, "precision": precision, "path": path, "compile": mode}
+                    rows += [{**row, "pack_k": k} for k in args.pack] if args.pack else [row]
     return rows
 
 
@@ -138,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import torch
 
-    from paper_specs import PAPER, build_run, final_stage, job_spec, load_config, open_pack, precision_autocast
+    from paper_specs import (PAPER, begin_step, build_run, compile_step, final_stage, forward_loss_fn, job_spec,
+                             load_config, open_pack)
 
     from mambaicl.models import mamba as mamba_mod
     from mambaicl.models.implementation import kernels_available, resolve_scan, resolve_wkv
@@ -188,19 +200,18 @@ def main(argv: list[str] | None = None) -> int:
     # Each step ORs its losses' non-finite flags into `bad` on the device, as the trainer does (read after timing).
     bad = torch.zeros((), dtype=torch.bool, device=dev)
 
-    def make_step(pair: str, precision: str, path: str):
+    def make_step(pair: str, precision: str, path: str, mode: str):
         spec = spec_of(pair, 1, precision)
         n_dims, n_points = final_stage(spec["curriculum"], spec["steps"])
         run = build_run(spec, dev, SCAN_OF[path], log=False)  # a scan that cannot run: ConfigError naming the install
         task, model, opt, sched = run.task, run.model.train(), run.opt, run.sched
-        autocast = precision_autocast(spec, dev)
+        forward_loss = compile_step(forward_loss_fn(run, dev), mode, dev, shapes=1)  # the trainer's step, compiled
 
         def step():
             nonlocal bad
             batch = task.sample(spec["batch_size"], n_points, run.data_gen, n_dims_active=n_dims)
-            with autocast:
-                preds = model.predict(task, batch)
-            loss = task.loss(preds.float(), batch)
+            begin_step(mode)
+            loss = forward_loss(batch)
             bad = bad | ~torch.isfinite(loss.detach())
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -208,14 +219,14 @@ def main(argv: list[str] | None = None) -> int:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), spec["grad_clip"])
             opt.step()
             sched.step()
-            return loss.detach().reshape(1)
+            return loss.detach().clone().reshape(1)  # a copy: a CUDA graph's next replay overwrites its output
 
         return step, [model]
 
-    def make_pack_step(pair: str, precision: str, path: str, k: int):
+    def make_pack_step(pair: str, precision: str, path: str, mode: str, k: int):
         specs = [spec_of(pair, seed, precision) for seed in range(1, k + 1)]
         n_dims, n_points = final_stage(specs[0]["curriculum"], specs[0]["steps"])
-        packed = open_pack(specs, dev, SCAN_OF[path])  # the trainer's packed step, no files
+        packed = open_pack(specs, dev, SCAN_OF[path], compile_mode=mode)  # the trainer's packed step, no files
 
         def step():
             nonlocal bad
@@ -252,9 +263,9 @@ def main(argv: list[str] | None = None) -> int:
             mamba_mod._SelectiveScanFn.chunk_bytes = lifted or chunk_defaults[0]
             mamba_mod._SelectiveScanFn.chunk_bytes_cuda = lifted or chunk_defaults[1]
             if k is None:
-                step, models = make_step(plan["pair"], plan["precision"], plan["path"])
+                step, models = make_step(plan["pair"], plan["precision"], plan["path"], plan["compile"])
             else:
-                step, models = make_pack_step(plan["pair"], plan["precision"], plan["path"], k)
+                step, models = make_pack_step(plan["pair"], plan["precision"], plan["path"], plan["compile"], k)
             task = task_from_spec(spec["task"])
             n_points = final_stage(spec["curriculum"], spec["steps"])[1]
             row["tokens"] = task.tokens(task.sample(1, n_points, torch.Generator(device=dev).manual_seed(0))).shape[1]

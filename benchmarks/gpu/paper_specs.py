@@ -2,8 +2,8 @@
 
 This module is the only place where the scripts in benchmarks/gpu/ import from mambaicl beyond
 ``mambaicl.models`` and ``mambaicl.tasks``: the config loader, validator and job-spec builder, and the trainer's
-setup of a run and of a pack (``build_run``, ``precision_autocast``, ``open_pack``, re-exported for
-bench_steps.py). When the library's config or training modules move, update the imports below and nothing else.
+setup of a run and of a pack (``build_run``, ``forward_loss_fn``, ``open_pack``) and its compilation
+(``compile_step``, ``begin_step``), re-exported for bench_steps.py. When the library's config or training modules move, update the imports below and nothing else.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from pathlib import Path
 
 from mambaicl.config import load_yaml, train_spec  # with validation below, the library imports outside models/tasks
 from mambaicl.validation import validate
-from mambaicl.training.loop import build_run, precision_autocast  # noqa: F401 - re-exported: the trainer's setup
+from mambaicl.training.compile import begin_step, compile_step  # noqa: F401 - re-exported: train.compile
+from mambaicl.training.loop import build_run, forward_loss_fn  # noqa: F401 - re-exported: the trainer's setup
 from mambaicl.training.pack import open_pack  # noqa: F401 - re-exported: K runs as one packed step, no files
 
 REPO = Path(__file__).resolve().parents[2]

@@ -264,6 +264,7 @@ def summary_text(rows: list[dict]) -> str:
               r.get("gpu_busy_ms"), r.get("peak_mem_gib"), r.get("hours_for_config_steps"), r.get("error")]
              for r in steps]) + [""]
     md_lines += pack_table(rows, steps)
+    md_lines += compile_table(rows)
     md_lines += roofline_table(rows)
     for r in [r for r in rows if r.get("phase") == "pytest"][-1:]:
         counts = ", ".join(f"{r[k]} {k}" for k in ("passed", "failed", "skipped", "error", "errors", "deselected")
@@ -289,7 +290,7 @@ def summary_text(rows: list[dict]) -> str:
 def pack_table(rows: list[dict], unpacked: list[dict]) -> list[str]:
     """The `pack` rows: per backbone and K, one pack step, per run, the speed-up per run against K = 1 (the same
     pair, precision and path) and against the unpacked step of the same pair, precision and implementation."""
-    packs = [r for r in rows if "pack_k" in r]
+    packs = [r for r in rows if "pack_k" in r and r.get("phase") != "compile"]
     if not packs:
         return []
 
@@ -317,6 +318,39 @@ def pack_table(rows: list[dict], unpacked: list[dict]) -> list[str]:
             ""] + _table(["backbone", "K", "prec", "runs on", "ms/pack step", "ms/run step", "speed-up/run vs K=1",
                           "unpacked ms/step", "vs unpacked", "GPU kernels", "GPU busy ms", "peak GiB", "error"],
                          lines) + [""]
+
+
+def compile_table(rows: list[dict]) -> list[str]:
+    """The `compile` rows (bench_steps.py --compile): per backbone and K, ms per step under train.compile eager,
+    fused and graphs, the speed-ups against eager, the compilation time (the warm-up) and the loss agreement."""
+    comp = [r for r in rows if r.get("phase") == "compile"]
+    if not comp:
+        return []
+    by = {}
+    for r in comp:
+        by.setdefault((r.get("backbone"), r.get("pack_k"), r.get("precision"), r.get("impl")), {})[r.get("compile")] = r
+    lines = []
+    for (backbone, k, precision, impl), modes in by.items():
+        eager = modes.get("eager", {})
+        cells = []
+        for mode in ("eager", "fused", "graphs"):
+            r = modes.get(mode, {})
+            ms = r.get("ms_per_step")
+            speedup = round(eager["ms_per_step"] / ms, 2) if ms and eager.get("ms_per_step") and mode != "eager" else None
+            cells += [ms, r.get("gpu_kernels_per_step")] + ([speedup, r.get("warmup_s")] if mode != "eager" else [])
+        losses = [r.get("losses") or ([r["loss"]] if "loss" in r else None) for r in modes.values()]
+        ref = eager.get("losses") or ([eager["loss"]] if "loss" in eager else None)
+        diff = max((abs(a - b) for ls in losses if ls and ref for a, b in zip(ls, ref)), default=None)
+        errors = "; ".join(f"{m}: {r['error'][:80]}" for m, r in modes.items() if r.get("error"))
+        lines.append([backbone, k or 1, precision, impl] + cells + [None if diff is None else float(f"{diff:.2g}"),
+                                                                     errors or None])
+    return ["## Compiled training step (train.compile)", "",
+            "The trainer's step with its forward and loss through torch.compile: fused (inductor's kernels) and graphs "
+            "(those replayed as CUDA graphs) against eager; ms per (pack) step, GPU kernels per step, speed-up against "
+            "eager, compile s (the warm-up steps, compilation included) and the largest loss difference to eager.",
+            ""] + _table(["backbone", "K", "prec", "runs on", "eager ms", "eager kernels", "fused ms", "fused kernels",
+                          "fused speed-up", "fused compile s", "graphs ms", "graphs kernels", "graphs speed-up",
+                          "graphs compile s", "max loss diff", "error"], lines) + [""]
 
 
 def roofline_table(rows: list[dict]) -> list[str]:

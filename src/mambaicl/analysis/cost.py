@@ -184,6 +184,8 @@ def index_measurements(rows: list[dict], shape_of) -> dict[tuple, Measured]:
     for r in rows:
         if r.get("precision") != "fp32" or r.get("ms_per_step") is None or r.get("tiny"):
             continue  # --tiny rows (a CPU smoke test of the scripts) never stand for the device
+        if r.get("compile", "eager") != "eager":
+            continue  # train.compile rows: the totals are eager's; the compile phase's ratios are printed apart
         phase = r.get("phase")
         if phase not in ("bench", "fallback", "kernels", "triton", "pack"):
             continue
@@ -201,6 +203,21 @@ def index_measurements(rows: list[dict], shape_of) -> dict[tuple, Measured]:
             m.fallback = m.fallback or r
         elif phase == "kernels" or not mamba:
             m.main = r
+    return out
+
+
+def compile_speedups(rows: list[dict]) -> list[tuple[str, int, str, float]]:
+    """(backbone, K, mode, eager ms / mode ms) from the device check's ``compile`` phase (fp32, on the device),
+    for the fused and graphs rows that ran beside an eager row of the same backbone, K and implementation."""
+    comp = [r for r in rows if r.get("phase") == "compile" and r.get("precision") == "fp32" and not r.get("tiny")
+            and r.get("ms_per_step") and not r.get("error")]
+    eager = {(r.get("backbone"), r.get("pack_k") or 1, r.get("impl")): r["ms_per_step"] for r in comp
+             if r.get("compile") == "eager"}
+    out = []
+    for r in comp:
+        key = (r.get("backbone"), r.get("pack_k") or 1, r.get("impl"))
+        if r.get("compile") != "eager" and key in eager:
+            out.append((key[0], key[1], r["compile"], eager[key] / r["ms_per_step"]))
     return out
 
 

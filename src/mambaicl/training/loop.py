@@ -140,6 +140,20 @@ def precision_autocast(spec: dict, device: torch.device) -> torch.autocast:
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
+def forward_loss_fn(run: RunParts, device: torch.device):
+    """The training step's forward and loss on a batch, under the run's precision: what ``train.compile``
+    compiles (``compile.compile_step``); the benchmarks time the same function."""
+    autocast = precision_autocast(run.spec, device)
+    model, task = run.model, run.task
+
+    def forward_loss(batch: dict) -> torch.Tensor:
+        with autocast:
+            preds = model.predict(task, batch)
+        return task.loss(preds.float(), batch)
+
+    return forward_loss
+
+
 def non_finite_error(loss: float, step: int, ckpt_path: Path, ckpt_dir: Path, where: str = "") -> NonFiniteLossError:
     """The error a run stops with at its first non-finite loss (``where``: e.g. which run of a pack)."""
     return NonFiniteLossError(
@@ -186,15 +200,8 @@ def train(
     work_metrics = ckpt_dir / "train_metrics.csv"  # undeclared: survives a failed job, like the checkpoint
     _truncate_metrics(work_metrics, start)
 
-    autocast = precision_autocast(spec, device)
     shapes = curriculum_shapes(curriculum, steps)
-
-    def forward_loss(batch: dict) -> torch.Tensor:  # what train.compile compiles
-        with autocast:
-            preds = model.predict(task, batch)
-        return task.loss(preds.float(), batch)
-
-    forward_loss = compile_step(forward_loss, compile_mode, device, shapes)
+    forward_loss = compile_step(forward_loss_fn(run_parts, device), compile_mode, device, shapes)
     print(describe_compile(compile_mode, shapes))
     end = steps if stop_after is None else min(steps, start + stop_after)
     model.train()

@@ -132,6 +132,9 @@ class PackedStep:
         self.packed_forward = vmap(forward, randomness="same")  # "same": the dropout draws are per run by construction
         first = self.runs[0].spec
         self.shapes = curriculum_shapes(Curriculum.from_dict(first["curriculum"]), first["steps"])
+        if compile_mode != "eager":  # the leaves keep their storage (Adam steps in place): CUDA graphs read them
+            for leaf in self.leaves.values():  # where they are instead of copying K models into a buffer each step
+                torch._dynamo.mark_static_address(leaf)
         self.packed_losses = compile_step(self._packed_losses, compile_mode, self.device, self.shapes)
 
     def _packed_losses(self, state: dict, tokens: torch.Tensor, batches: list[dict]) -> torch.Tensor:
