@@ -4,6 +4,8 @@ State saved every ``checkpoint_every`` steps: model, optimiser, scheduler, step 
 generator's state; the curriculum is a function of the step. Resuming therefore replays the same
 batches, so on CPU a resumed run ends with the same weights as an uninterrupted one, provided it
 runs under the same thread count, torch version and device type (checked, see ``provenance``).
+Checkpoints are written in the background (``checkpoints.BackgroundSaver``: a snapshot on the host, then torch.save
+and fsync on a thread) while training goes on; ``model.pt`` is written once the last checkpoint is on disk.
 Once ``model.pt`` and the metrics are written the checkpoint is removed: a forced rerun trains afresh.
 """
 
@@ -25,7 +27,7 @@ from ..models.mamba import log_scan_implementation, set_scan
 from ..models.base import set_dropout_generator
 from ..models.fused_ops import fuse_for_device, log_fused_ops
 from ..tasks import Task, task_from_spec
-from .checkpoints import atomic_save, load_checkpoint
+from .checkpoints import BackgroundSaver, atomic_save, load_checkpoint
 from .compile import begin_step, compile_step, curriculum_shapes, describe_compile
 from .curriculum import Curriculum
 from .integrity import sidecar
@@ -154,13 +156,25 @@ def forward_loss_fn(run: RunParts, device: torch.device):
     return forward_loss
 
 
-def non_finite_error(loss: float, step: int, ckpt_path: Path, ckpt_dir: Path, where: str = "") -> NonFiniteLossError:
-    """The error a run stops with at its first non-finite loss (``where``: e.g. which run of a pack)."""
-    return NonFiniteLossError(
+def non_finite_error(loss: float, step: int, ckpt_path: Path, ckpt_dir: Path, where: str = "",
+                     saver: BackgroundSaver | None = None) -> NonFiniteLossError:
+    """The error a run stops with at its first non-finite loss (``where``: e.g. which run of a pack). With ``saver``,
+    its pending write ends first, so that the message says truly whether the last good checkpoint is on disk; a
+    failed write becomes the error's cause."""
+    cause = None
+    if saver is not None:
+        try:
+            saver.wait()
+        except MambaICLError as e:
+            cause = e
+    error = NonFiniteLossError(
         f"non-finite training loss {loss} at step {step}{where}; the last good checkpoint "
         f"({ckpt_path if ckpt_path.exists() else 'none yet'}) is kept. Lower the learning "
         f"rate or enable train.grad_clip; a changed config cannot resume that checkpoint, so "
         f"then delete the checkpoint directory {ckpt_dir} and rerun the rule.")
+    if cause is not None:
+        error.__cause__ = cause
+    return error
 
 
 def train(
@@ -218,9 +232,10 @@ def train(
     def check_finite() -> None:
         first = int(bad_step)
         if first >= 0:
-            raise non_finite_error(float(bad_loss), first, ckpt_path, ckpt_dir)
+            raise non_finite_error(float(bad_loss), first, ckpt_path, ckpt_dir, saver=saver)
 
-    with open(work_metrics, "a", newline="") as mf:
+    # Leaving the ``with`` waits for the last checkpoint write: model.pt and the removal come after it.
+    with BackgroundSaver() as saver, open(work_metrics, "a", newline="") as mf:
         writer = csv.writer(mf)
         if start == 0:
             writer.writerow(["step", "loss", "n_dims_active", "n_points", "lr", "elapsed_s"])
@@ -250,7 +265,7 @@ def train(
             if done % spec["checkpoint_every"] == 0 or done == end:
                 check_finite()
                 mf.flush()
-                atomic_save(checkpoint_dict(run_parts, h, done, elapsed + time.perf_counter() - t0, run), ckpt_path)
+                saver.save(checkpoint_dict(run_parts, h, done, elapsed + time.perf_counter() - t0, run), ckpt_path)
     bar.close()
     if end == steps:
         metrics_path.parent.mkdir(parents=True, exist_ok=True)

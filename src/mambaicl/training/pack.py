@@ -40,7 +40,7 @@ from ..config import spec_hash
 from ..models import ICLModel, build_model
 from ..models.packing import run_index_scope, set_pack_dropout_generators
 from ..tasks import Task
-from .checkpoints import atomic_save
+from .checkpoints import BackgroundSaver, atomic_save
 from .compile import begin_step, compile_step, curriculum_shapes, describe_compile
 from .curriculum import Curriculum
 from .loop import (RunParts, _remove_checkpoint, _truncate_metrics, build_run, checkpoint_dict, model_dict,
@@ -227,7 +227,8 @@ def train_pack(
     t0 = time.perf_counter()
     bar = tqdm(total=steps, initial=start, disable=not progress, desc=f"train pack of {len(runs)}",
                mininterval=2.0, dynamic_ncols=True)
-    with ExitStack() as files:
+    with ExitStack() as files:  # on leaving: the metrics files close, then the last checkpoint write ends (saver)
+        saver = files.enter_context(BackgroundSaver())
         for r in runs:
             _truncate_metrics(r.work_metrics, r.step)
             r.metrics_file = files.enter_context(open(r.work_metrics, "a", newline=""))
@@ -239,7 +240,7 @@ def train_pack(
             s0 = min(r.step for r in behind)
             group = [r for r in behind if r.step == s0]
             upto = min([r.step for r in behind if r.step > s0] + [end])
-            _advance(group, template, s0, upto, end, device, t0, prov, bar, compile_mode)
+            _advance(group, template, s0, upto, end, device, t0, prov, bar, compile_mode, saver)
     bar.close()
     set_pack_dropout_generators(template, None)
     if end == steps:
@@ -253,8 +254,9 @@ def train_pack(
 
 
 def _advance(group: list[_Run], template: ICLModel, start: int, stop: int, end: int, device: torch.device,
-             t0: float, prov: dict, bar, compile_mode: str) -> None:
-    """Train the runs of ``group`` (all at step ``start``) as one pack up to step ``stop``."""
+             t0: float, prov: dict, bar, compile_mode: str, saver: BackgroundSaver) -> None:
+    """Train the runs of ``group`` (all at step ``start``) as one pack up to step ``stop``; ``saver`` writes their
+    checkpoints."""
     spec = group[0].spec
     curriculum = Curriculum.from_dict(spec["curriculum"])
     steps, log_every, ckpt_every = spec["steps"], spec["log_every"], spec["checkpoint_every"]
@@ -270,7 +272,7 @@ def _advance(group: list[_Run], template: ICLModel, start: int, stop: int, end: 
         for r, loss, lr in zip(group, losses, lrs):
             r.step = done
             if step % log_every == 0 or done == steps:
-                _check_finite(r)
+                _check_finite(r, saver)
                 r.writer.writerow([step, loss.item(), n_dims, n_points, lr,
                                    round(r.elapsed + time.perf_counter() - t0, 3)])
                 r.metrics_file.flush()
@@ -278,13 +280,14 @@ def _advance(group: list[_Run], template: ICLModel, start: int, stop: int, end: 
             bar.set_postfix(loss=" ".join(f"{loss.item():.3f}" for loss in losses), dims=n_dims, points=n_points)
         if done % ckpt_every == 0 or done == end:
             for r in group:
-                _check_finite(r)
+                _check_finite(r, saver)
                 r.metrics_file.flush()
-                atomic_save(checkpoint_dict(r, r.hash, done, r.elapsed + time.perf_counter() - t0, prov), r.ckpt_path)
+                saver.save(checkpoint_dict(r, r.hash, done, r.elapsed + time.perf_counter() - t0, prov), r.ckpt_path)
         bar.update(1)  # the groups' step ranges follow each other: the bar counts the pack's slowest run
 
 
-def _check_finite(r: _Run) -> None:
+def _check_finite(r: _Run, saver: BackgroundSaver) -> None:
     first = int(r.bad_step)
     if first >= 0:
-        raise non_finite_error(float(r.bad_loss), first, r.ckpt_path, r.ckpt_dir, where=f" in run {r.name} of the pack")
+        raise non_finite_error(float(r.bad_loss), first, r.ckpt_path, r.ckpt_dir, where=f" in run {r.name} of the pack",
+                               saver=saver)
