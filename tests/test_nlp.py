@@ -168,6 +168,22 @@ def test_freedict_reader():
     assert d["house"][0] == "maison" and d["bread"][0] == "pain"
 
 
+@pytest.mark.skipif(not Path("/usr/share/wordnet/data.noun").exists(), reason="needs wordnet-base")
+def test_wordnet_reader_skips_the_gui_packages_folders(tmp_path, monkeypatch):
+    """wordnet-gui installs folders (bin, pixmaps, wnres) beside wordnet-base's files: the reader copies files only."""
+    from mambaicl.nlp import tasks
+    src = tmp_path / "wordnet"
+    src.mkdir()
+    for f in Path(tasks.WORDNET_DIR).iterdir():
+        if f.is_file():
+            (src / f.name).symlink_to(f)
+    (src / "wnres").mkdir()
+    (src / "wnres" / "wn.xbm").write_text("")
+    monkeypatch.setattr(tasks, "WORDNET_DIR", str(src))
+    wn = tasks.wordnet_reader()
+    assert "dog" in [lemma.name() for lemma in wn.synset("dog.n.01").lemmas()]
+
+
 # --- models, config, sweep aggregation ------------------------------------------------------------
 
 def test_registry_has_every_model_of_the_paper():

@@ -188,7 +188,8 @@ def wordnet_reader():
     src = _need(WORDNET_DIR, "wordnet-base")
     tmp = Path(tempfile.mkdtemp(prefix="mambaicl-wordnet-"))
     for f in src.iterdir():  # copies, not links: NLTK's path sandbox refuses paths outside its roots
-        shutil.copy(f, tmp / f.name)
+        if f.is_file():  # the data files; wordnet-gui adds folders here (bin, pixmaps, wnres)
+            shutil.copy(f, tmp / f.name)
     nltk.data.path.append(str(tmp))  # authorise the directory for NLTK's reader (no download happens)
     (tmp / "lexnames").write_text("".join(f"{i:02d}\t{n}\t{_LEX_POS[n.split('.')[0]]}\n"
                                           for i, n in enumerate(_LEXNAMES)))
