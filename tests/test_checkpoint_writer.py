@@ -16,14 +16,9 @@ from mambaicl.training.checkpoints import BackgroundSaver, atomic_save, load_che
 from mambaicl.training.loop import build_run, checkpoint_dict, non_finite_error, train
 from mambaicl.training.provenance import provenance
 
-SPEC = {
-    "task": {"name": "linear_regression", "n_dims": 4},
-    "curriculum": {"dims": {"start": 2, "end": 4, "inc": 1, "interval": 10},
-                   "points": {"start": 4, "end": 8, "inc": 2, "interval": 10}},
-    "model": {"backbone": "gpt2", "d_model": 16, "n_layer": 1, "n_head": 2, "learning_rate": 3e-3},
-    "seed": 1, "steps": 20, "batch_size": 8, "schedule": "cosine", "grad_clip": None,
-    "checkpoint_every": 1, "log_every": 5,
-}
+from test_integrity import SPEC as INTEGRITY_SPEC
+
+SPEC = {**INTEGRITY_SPEC, "checkpoint_every": 1}  # a checkpoint every step
 
 
 def _load(path):
