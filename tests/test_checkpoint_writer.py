@@ -126,6 +126,31 @@ def test_one_write_in_flight_and_in_order(tmp_path, slow_writes):
     assert _load(tmp_path / "b.pt") == {"step": 2}
 
 
+def test_save_all_writes_a_packs_files_as_one_write_and_names_the_one_that_failed(tmp_path, slow_writes,
+                                                                                   monkeypatch):
+    with BackgroundSaver() as saver:
+        saver.save_all([({"run": i}, tmp_path / f"run{i}.pt") for i in range(3)])
+        returned = time.perf_counter()
+    assert returned < slow_writes[0][2]  # nothing waited for the K writes
+    assert [p.name for p, _, _ in slow_writes] == ["run0.pt", "run1.pt", "run2.pt"]
+    assert [_load(tmp_path / f"run{i}.pt") for i in range(3)] == [{"run": 0}, {"run": 1}, {"run": 2}]
+
+    real = checkpoints.atomic_save
+
+    def second_fails(obj, path):
+        if path.name == "run1.pt":
+            raise ValueError("cannot pickle this")
+        real(obj, path)
+
+    monkeypatch.setattr(checkpoints, "atomic_save", second_fails)
+    saver = BackgroundSaver()
+    saver.save_all([({"run": i, "step": 2}, tmp_path / f"run{i}.pt") for i in range(3)])
+    with pytest.raises(WriteFailedError, match=re.escape(f"could not write {tmp_path / 'run1.pt'}")):
+        saver.close()
+    # written up to the failure, then stopped: the later run keeps its previous checkpoint
+    assert [_load(tmp_path / f"run{i}.pt") for i in range(3)] == [{"run": 0, "step": 2}, {"run": 1}, {"run": 2}]
+
+
 def test_a_write_error_names_the_path_and_is_raised_by_wait_and_save(tmp_path, monkeypatch):
     def broken(obj, path):
         raise ValueError("cannot pickle this")

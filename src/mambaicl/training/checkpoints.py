@@ -148,42 +148,60 @@ def snapshot(obj):
     return new
 
 
-def _write(obj, events: list, path: Path) -> None:
+class _FailedWrite(Exception):
+    """A background write's error with the path it was writing (of the several one job may write)."""
+
+    def __init__(self, path: Path, error: Exception):
+        super().__init__(path, error)
+        self.path, self.error = path, error
+
+
+def _write(items: list[tuple[object, Path]], events: list) -> None:
     for event in events:  # the device-to-host copies have landed before torch.save reads them
         event.synchronize()
-    atomic_save(obj, path)
+    for obj, path in items:  # in order; the first failure stops the job (later files keep their previous state)
+        try:
+            atomic_save(obj, path)
+        except Exception as e:
+            raise _FailedWrite(path, e) from e
 
 
 class BackgroundSaver:
     """Checkpoint writes (``atomic_save``) on one background thread, so that training runs on while torch.save and
     fsync write the file. ``save`` snapshots ``obj`` on the calling thread (``snapshot``), then queues the write;
     at most one write is in flight (``save`` first waits for the previous one: memory stays bounded and files are
-    written in order). A failed write is raised by the next ``save``, ``wait`` or ``close``.
+    written in order); ``save_all`` writes several files as one such write. A failed write is raised by the next
+    ``save``, ``wait`` or ``close``.
 
     As a context manager it waits for the last write on exit and raises its error; when training raised, its
     exception keeps precedence and a write error is added to it as a note."""
 
     def __init__(self):
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mambaicl-checkpoint")
-        self._pending: tuple[Future, Path] | None = None
+        self._pending: Future | None = None
 
     def save(self, obj, path: str | Path) -> None:
+        self.save_all([(obj, path)])
+
+    def save_all(self, items: list[tuple[object, str | Path]]) -> None:
+        """Several files as one background write (a pack's K checkpoints), snapshotted now, written in order."""
         self.wait()
-        path = Path(path)
-        new, events = _snapshot(obj)
-        self._pending = (self._pool.submit(_write, new, events, path), path)
+        walk = _Snapshot()
+        copies = [(walk.copy(obj), Path(path)) for obj, path in items]
+        self._pending = self._pool.submit(_write, copies, walk.done())
 
     def wait(self) -> None:
         """Wait for the pending write; raise its error (WriteFailedError as it is, another one naming the path)."""
         if self._pending is None:
             return
-        future, path = self._pending
+        future = self._pending
         self._pending = None
         try:
             future.result()
-        except WriteFailedError:
-            raise
-        except Exception as e:
+        except _FailedWrite as failed:
+            path, e = failed.path, failed.error
+            if isinstance(e, WriteFailedError):
+                raise e  # as atomic_save raised it, with its cause
             previous = (f"the previous {path.name} is intact" if path.exists()
                         else f"no {path.name} was left behind")
             raise WriteFailedError(

@@ -282,7 +282,8 @@ def _advance(group: list[_Run], template: ICLModel, start: int, stop: int, end: 
             for r in group:
                 _check_finite(r, saver)
                 r.metrics_file.flush()
-                saver.save(checkpoint_dict(r, r.hash, done, r.elapsed + time.perf_counter() - t0, prov), r.ckpt_path)
+            saver.save_all([(checkpoint_dict(r, r.hash, done, r.elapsed + time.perf_counter() - t0, prov), r.ckpt_path)
+                            for r in group])  # the K files as one background write
         bar.update(1)  # the groups' step ranges follow each other: the bar counts the pack's slowest run
 
 
