@@ -1,7 +1,9 @@
 """GPU cost model of a workflow config's trainings (issue 16, item 1).
 
-    python benchmarks/cost_model.py --configfile workflow/config/paper.yaml \
-        [--measured benchmarks/gpu/runs/2026-11-30-h200/run1-results.jsonl] [--profile]
+    python benchmarks/cost_model.py --configfile workflow/config/paper.yaml [--measured FILE | none] [--profile]
+
+``--measured`` defaults to the last complete device check in the repository (``LATEST_DEVICE_CHECK``); ``none``
+leaves every step to the analytic model (the totals then say so).
 
 Prints, per run type (task, model): parameters, runs (models x seeds), steps, tokens per sequence averaged
 over the curriculum's points schedule (the task's own token layout: 2 per point interleaved, 3 for CoT,
@@ -42,6 +44,7 @@ from mambaicl.validation import validate
 
 REPO = Path(__file__).resolve().parents[1]
 MEASURED_CONFIG = REPO / "workflow" / "config" / "paper.yaml"   # the device check benches paper.yaml's models
+LATEST_DEVICE_CHECK = REPO / "benchmarks" / "gpu" / "runs" / "2026-11-30-h200" / "run1-results.jsonl"  # all phases
 SPEC_FACTS = {"runs": 234, "tokens": 2.19e12, "flops": 29.2e18}  # spec 13, cost of the paper config
 H200_FACTS = [  # spec / run 1: (label, ms per step, GPU busy ms, kernels)
     ("GPT-2 standard, LR, 82 tokens, fp32", 23.3, 12.1, 814),
@@ -56,9 +59,23 @@ def load_config(path) -> dict:
 
 
 def read_rows(path) -> list[dict]:
-    if not path:
+    """The device check's JSON lines; none for ``none`` (or no path). A missing or corrupt file is an error naming
+    it: the estimate is never silently made without the measurement asked for."""
+    if not path or str(path) == "none":
         return []
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    path = Path(path)
+    if not path.is_file():
+        raise SystemExit(f"cost_model: --measured {path}: no such file (give a device check's results.jsonl, or "
+                         "`--measured none` for the analytic model alone)")
+    rows = []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise SystemExit(f"cost_model: --measured {path}, line {i}: not JSON ({e.msg}); the file is damaged, "
+                                 "copy it again from the device check's OUT folder") from None
+    return rows
 
 
 def shape_of_row(reference: dict):
@@ -131,7 +148,9 @@ def num(x: float) -> str:
 def main(argv: list[str] | None = None, out=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--configfile", default=str(MEASURED_CONFIG))
-    ap.add_argument("--measured", default=None, help="device-check results (JSON lines)")
+    ap.add_argument("--measured", default=str(LATEST_DEVICE_CHECK),
+                    help="device-check results (JSON lines); default the last complete device check in the repository; "
+                         "'none': the analytic model alone")
     ap.add_argument("--profile", action="store_true", help="count launches per step with the CPU profiler")
     ap.add_argument("--slots", type=int, default=DEFAULT_GPU_SLOTS,
                     help=f"processes sharing the GPU (the profile's gpu_slots; default {DEFAULT_GPU_SLOTS}); the host "
@@ -249,6 +268,9 @@ def main(argv: list[str] | None = None, out=None) -> dict:
             totals["packed_prop"] += cost.hours(shared_prop, r.steps, r.n_runs)
             totals["floor"] += cost.hours(model.busy_ms(k) / k, r.steps, r.n_runs)
         packs.append((rt, group, runs, k, slots, model, one, shared, checks, bool(usable)))
+    n_analytic = sum(1 for model, src in models.values() if src == "analytic")
+    basis = ("measured step times" if not n_analytic else "the analytic model, no device check given" if not rows
+             else f"measured step times, the analytic model for {n_analytic} of {len(types)} run types")
     n_runs = sum(rt.n_runs for rt in types)
     tokens = sum(rt.tokens for rt in types)
     flops = sum(rt.flops for rt in types)
@@ -353,7 +375,7 @@ def main(argv: list[str] | None = None, out=None) -> dict:
     p("")
     p("## Totals (GPU-hours; trainings fp32, the NLP study at its per-model precision)")
     p("  [in brackets: busy time grown in proportion to tokens, the pessimistic rule]")
-    p("  one run at a time, measured step times (mamba-ssm kernels; RWKV on the Triton WKV"
+    p(f"  one run at a time, {basis} (mamba-ssm kernels; RWKV on the Triton WKV"
       + (", Python loop" if args.rwkv_loop else "") + f"): {fmt_h(totals['today'])} [{fmt_h(totals['today_prop'])}]")
     p(f"  one run at a time, without mamba-ssm and triton (own scan; RWKV on its Python loop): {fmt_h(totals['own_scan'])}")
     p(f"  {slots_max} processes sharing the GPU, one run each: {fmt_h(totals['shared'])}")
@@ -372,7 +394,7 @@ def main(argv: list[str] | None = None, out=None) -> dict:
         p("  train.compile (fused, graphs): not measured yet (the device check's compile phase); graphs replays each "
           "step without host time per kernel, so at best a pack steps at its GPU-busy time, fused lowers that busy "
           "time itself (fewer kernels, less memory traffic)")
-    p(f"estimated GPU-hours today (one run at a time, fp32, measured step times): {num(totals['today'])}")
+    p(f"estimated GPU-hours today (one run at a time, fp32, {basis}): {num(totals['today'])}")
     p(f"estimated packed GPU-hours: {num(totals['packed'])}")
     return {**totals, "runs": n_runs, "tokens": tokens, "flops": flops, "run_types": len(types)}
 

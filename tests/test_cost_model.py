@@ -76,11 +76,16 @@ def test_measured_scaling_rule_on_synthetic_rows():
     assert cost.hours(3600.0, 1000, 3) == pytest.approx(3.0)
 
 
-def _run_script(config_name: str, measured=MEASURED):
-    """benchmarks/cost_model.py's main on a workflow config with the device check's measurements: (totals, output)."""
+def _load_script():
     spec = importlib.util.spec_from_file_location("cost_model", REPO / "benchmarks" / "cost_model.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+def _run_script(config_name: str, measured=MEASURED):
+    """benchmarks/cost_model.py's main on a workflow config with the device check's measurements: (totals, output)."""
+    mod = _load_script()
     buf = io.StringIO()
     totals = mod.main(["--configfile", str(REPO / "workflow" / "config" / config_name), "--measured", str(measured)],
                       out=buf)
@@ -243,9 +248,7 @@ def test_without_triton_rwkv_runs_its_python_loop():
                     and " rwkv " in line)
         return [float(x.replace(",", "")) for x in line.split()[12:15]]  # GPU-h, ∝tok h, no-kern
 
-    spec = importlib.util.spec_from_file_location("cost_model", REPO / "benchmarks" / "cost_model.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _load_script()
     args = ["--configfile", str(REPO / "workflow" / "config" / "paper.yaml"), "--measured", str(MEASURED)]
     triton, loop = io.StringIO(), io.StringIO()
     mod.main(args, out=triton)
@@ -265,3 +268,29 @@ def test_compile_speedups_pair_each_mode_with_eager_of_the_same_step():
     assert cost.compile_speedups(rows) == [("mamba", 8, "fused", 2.0), ("mamba", 8, "graphs", 2.5)]
     # the totals never read compiled rows as the eager step
     assert cost.index_measurements(rows, lambda r: ("mamba", 256, 24)) == {}
+
+
+def test_the_default_is_the_last_device_check_and_none_says_the_totals_are_analytic(tmp_path):
+    mod = _load_script()
+    assert mod.LATEST_DEVICE_CHECK == MEASURED
+    config = ["--configfile", str(REPO / "workflow" / "config" / "cpu.yaml")]
+    default, given, analytic = io.StringIO(), io.StringIO(), io.StringIO()
+    mod.main(config, out=default)
+    mod.main(config + ["--measured", str(MEASURED)], out=given)
+    totals = mod.main(config + ["--measured", "none"], out=analytic)
+    assert default.getvalue() == given.getvalue()
+    lines = analytic.getvalue().strip().splitlines()
+    assert lines[-2] == ("estimated GPU-hours today (one run at a time, fp32, the analytic model, no device check "
+                         f"given): {mod.num(totals['today'])}")
+    assert "measured step times" not in analytic.getvalue()
+
+
+def test_a_missing_or_damaged_measurement_file_is_an_error_naming_it(tmp_path):
+    mod = _load_script()
+    config = ["--configfile", str(REPO / "workflow" / "config" / "cpu.yaml")]
+    with pytest.raises(SystemExit, match=re.escape(f"--measured {tmp_path / 'gone.jsonl'}: no such file")):
+        mod.main(config + ["--measured", str(tmp_path / "gone.jsonl")], out=io.StringIO())
+    damaged = tmp_path / "results.jsonl"
+    damaged.write_text(MEASURED.read_text().splitlines()[0] + "\n" + '{"phase": "bench", "ms_per' + "\n")
+    with pytest.raises(SystemExit, match=re.escape(f"--measured {damaged}, line 2: not JSON")):
+        mod.main(config + ["--measured", str(damaged)], out=io.StringIO())
