@@ -2,6 +2,8 @@
 through shape changes of the curriculum and a resume), the mode is checked before any job, eager is untouched."""
 
 import copy
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -113,9 +115,13 @@ def test_inductor_compiled_run_equals_eager(tmp_path):
 
 @pytest.mark.parametrize("model", ["mamba", "rwkv"])
 def test_the_loops_over_time_stay_out_of_the_graph(model):
-    """The own scan's and the WKV's loops over time run eagerly under compile (``torch.compiler.disable``): the
-    captured graphs do not grow with the sequence length (traced, the loop would add nodes per time step)."""
-    from mambaicl.models import build_model
+    """The own scan's and the WKV's loops over time run eagerly under compile (``keep_loops_eager``, which
+    compile_step calls): the captured graphs do not grow with the sequence length (traced, the loop would add
+    nodes per time step)."""
+    from mambaicl.models import build_model, keep_loops_eager
+
+    keep_loops_eager()
+    keep_loops_eager()  # idempotent: wrapped once
 
     net = build_model(MODELS[model], 4, seed=0, out_dim=1)
     nodes = {}
@@ -132,3 +138,14 @@ def test_the_loops_over_time_stay_out_of_the_graph(model):
         nodes[length] = sum(sizes)
     torch._dynamo.reset()
     assert nodes[6] == nodes[18] > 0
+
+
+def test_the_job_modules_do_not_import_dynamo():
+    """torch._dynamo costs a job about 3 s of start-up; only compiling (keep_loops_eager in compile_step) imports it."""
+    modules = ["mambaicl.models", "mambaicl.training.jobs", "mambaicl.training.pack", "mambaicl.evaluation.jobs",
+               "mambaicl.analysis.probing", "mambaicl.report.macros"]
+    code = ("import importlib, sys\n"
+            f"for m in {modules!r}: importlib.import_module(m)\n"
+            "print(sorted(m for m in sys.modules if m.startswith('torch._dynamo')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -87,4 +87,25 @@ def build_model(model_spec: dict, token_dim: int, seed: int, out_dim: int = 1) -
     return model
 
 
-__all__ = ["BACKBONES", "BACKBONE_OPTIONS", "SIZE_PRESETS", "Backbone", "ICLModel", "build_model", "max_tokens_of"]
+_LOOPS_OVER_TIME = (("mamba", "selective_scan_time_major"), ("rwkv", "wkv"))
+
+
+def keep_loops_eager() -> None:
+    """Make ``torch.compile`` run the own Mamba scan and RWKV's WKV eagerly (``torch.compiler.disable``): traced,
+    their loops over time would become one graph node per time step, slow to compile and to run. Called before
+    compiling (``training.compile.compile_step``), not at import: ``torch.compiler.disable`` imports
+    ``torch._dynamo``, about 3 s more for every job that imports the models. Both are called through their
+    module's global name, so the wrapped function is the one every model calls from then on; idempotent."""
+    import importlib
+
+    for module_name, name in _LOOPS_OVER_TIME:
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        fn = getattr(module, name)
+        if not getattr(fn, "_mambaicl_eager", False):
+            eager = torch.compiler.disable(fn, reason="its loop over time would be unrolled into the graph")
+            eager._mambaicl_eager = True
+            setattr(module, name, eager)
+
+
+__all__ = ["BACKBONES", "BACKBONE_OPTIONS", "SIZE_PRESETS", "Backbone", "ICLModel", "build_model",
+           "keep_loops_eager", "max_tokens_of"]

@@ -210,11 +210,11 @@ class _SelectiveScanFn(torch.autograd.Function):
         return du, ddelta, dAt.t(), dB, dC, dD
 
 
-@torch.compiler.disable(reason="the own scan's loop over time would be unrolled into the graph")
 def selective_scan_time_major(u, delta, A, B, C, D):
     """CPU-path scan in time-major layout: u, delta (L, b, d); B, C (L, b, n) -> (L, b, d). Computes in
-    float32 (float64 if any input is float64), returns u's dtype. ``train.compile`` leaves it eager (it fuses what
-    is around it): traced, its loop over time would become one graph node per step, slow to compile and to run."""
+    float32 (float64 if any input is float64), returns u's dtype. ``train.compile`` leaves it eager
+    (``models.keep_loops_eager``; it fuses what is around it): traced, its loop over time would become one graph
+    node per step, slow to compile and to run."""
     dtype = torch.promote_types(torch.promote_types(u.dtype, A.dtype), torch.float32)
     if D is None:
         D = torch.zeros(A.shape[0], dtype=dtype, device=u.device)

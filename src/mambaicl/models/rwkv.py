@@ -155,10 +155,9 @@ class WKV(torch.autograd.Function):
         return gw, gu, gk.transpose(0, 1), gv.transpose(0, 1)
 
 
-@torch.compiler.disable(reason="the WKV's loop over time would be unrolled into the graph")
 def wkv(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Fast WKV: w, u (C,); k, v (B, T, C) -> (B, T, C).  Half precisions are computed in fp32. ``train.compile``
-    leaves it eager, like the own Mamba scan (its loop over time)."""
+    leaves it eager (``models.keep_loops_eager``), like the own Mamba scan (its loop over time)."""
     dtype = k.dtype
     if dtype not in (torch.float32, torch.float64):
         w, u, k, v = w.float(), u.float(), k.float(), v.float()

@@ -22,6 +22,7 @@ from collections.abc import Callable
 import torch
 
 from ..errors import ConfigError, DeviceError
+from ..models import keep_loops_eager
 from .curriculum import Curriculum
 
 COMPILE_MODES = {"eager": None, "fused": "default", "graphs": "reduce-overhead"}
@@ -66,6 +67,7 @@ def compile_step(fn: Callable, mode: str, device: torch.device, shapes: int) -> 
         return fn
     import torch._dynamo
 
+    keep_loops_eager()
     # twice the shapes: a pack's runs that resume at different steps catch up as a smaller pack (other shapes)
     limit = max(torch._dynamo.config.recompile_limit, 2 * shapes + 1)
     torch._dynamo.config.recompile_limit = limit
