@@ -6,6 +6,7 @@ from typing import Callable
 
 import torch
 
+from . import mamba, rwkv
 from .base import Backbone, ICLModel
 from .transformer import GPT2Backbone
 from .mamba import build_mamba
@@ -87,19 +88,13 @@ def build_model(model_spec: dict, token_dim: int, seed: int, out_dim: int = 1) -
     return model
 
 
-_LOOPS_OVER_TIME = (("mamba", "selective_scan_time_major"), ("rwkv", "wkv"))
-
-
 def keep_loops_eager() -> None:
     """Make ``torch.compile`` run the own Mamba scan and RWKV's WKV eagerly (``torch.compiler.disable``): traced,
     their loops over time would become one graph node per time step, slow to compile and to run. Called before
     compiling (``training.compile.compile_step``), not at import: ``torch.compiler.disable`` imports
     ``torch._dynamo``, about 3 s more for every job that imports the models. Both are called through their
     module's global name, so the wrapped function is the one every model calls from then on; idempotent."""
-    import importlib
-
-    for module_name, name in _LOOPS_OVER_TIME:
-        module = importlib.import_module(f"{__name__}.{module_name}")
+    for module, name in ((mamba, "selective_scan_time_major"), (rwkv, "wkv")):
         fn = getattr(module, name)
         if not getattr(fn, "_mambaicl_eager", False):
             eager = torch.compiler.disable(fn, reason="its loop over time would be unrolled into the graph")

@@ -133,17 +133,13 @@ class _Snapshot:
         return [stream.record_event() for stream in self.streams.values()]
 
 
-def _snapshot(obj) -> tuple[object, list]:
-    walk = _Snapshot()
-    return walk.copy(obj), walk.done()
-
-
 def snapshot(obj):
     """A deep copy of a checkpoint object (nested dicts, OrderedDicts with their ``_metadata``, lists, tuples,
     tensors, scalars) with every tensor on the CPU, complete when it returns: later in-place updates of the input
     (the optimiser's next step) do not reach it. Tensors sharing a storage in ``obj`` share one in the copy."""
-    new, events = _snapshot(obj)
-    for event in events:
+    walk = _Snapshot()
+    new = walk.copy(obj)
+    for event in walk.done():
         event.synchronize()
     return new
 
