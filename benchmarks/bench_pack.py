@@ -8,6 +8,12 @@ Each timing is the median of ``--repeats`` repetitions, after one warm-up run of
 
     python benchmarks/bench_pack.py                                   # K 4, gpt2 s4 mamba, d_model 32, 2 layers
     python benchmarks/bench_pack.py --k 4 --only rwkv --steps 20 --threads 1
+    python benchmarks/bench_pack.py --count-ops                       # ops per further run of a pack (no timing)
+
+``--count-ops`` profiles one packed step (``pack.open_pack``) at K = 1 and K and prints the ops that run a kernel
+(leaf aten ops, views, allocations and scalar reads left out) per further run, outside and inside the optimiser's
+step: what ``analysis.step_model.PER_RUN_KERNELS`` assumes on a GPU (where Adam is fused: one or two launches per
+run, while the CPU's Adam runs a few ops per parameter).
 """
 
 from __future__ import annotations
@@ -63,6 +69,47 @@ def time_pack(specs: list[dict]) -> float:
         return time.perf_counter() - t0
 
 
+NO_KERNEL = {"aten::as_strided", "aten::view", "aten::_unsafe_view", "aten::empty", "aten::empty_strided",
+             "aten::resolve_conj", "aten::resolve_neg", "aten::result_type", "aten::_local_scalar_dense", "aten::to",
+             "aten::alias", "aten::detach", "aten::lift_fresh", "aten::set_"}
+
+
+def kernel_ops(step, n_dims: int, n_points: int) -> tuple[int, int]:
+    """(ops outside the optimiser step, ops inside it) of one packed step that would run a kernel."""
+    from torch.profiler import ProfilerActivity, profile
+
+    step(n_dims, n_points)  # warm: Adam's state exists, as in every later step
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step(n_dims, n_points)
+    counts = [0, 0]
+    for e in prof.events():
+        if e.name.startswith("aten::") and not e.cpu_children and e.name not in NO_KERNEL:
+            parent, in_opt = e.cpu_parent, False
+            while parent is not None and not in_opt:
+                in_opt, parent = parent.name.startswith("Optimizer.step"), parent.cpu_parent
+            counts[in_opt] += 1
+    return counts[0], counts[1]
+
+
+def count_ops(args) -> None:
+    from mambaicl.training.pack import open_pack
+
+    print(f"ops that run a kernel per packed step (CPU profile), K = 1 and {args.k}; per further run: (K-run - 1-run) "
+          f"/ {args.k - 1}")
+    print(f"{'backbone':10s} {'K=1 step':>9s} {'optimiser':>10s} {f'K={args.k} step':>9s} {'optimiser':>10s} "
+          f"{'per run':>8s} {'optimiser':>10s}")
+    for name in args.only:
+        row = []
+        for k in (1, args.k):
+            specs = [spec_for(copy.deepcopy(MODELS[name]), args.d_model, args.n_layer, args.steps, args.points,
+                              args.batch, seed) for seed in range(1, k + 1)]
+            step = open_pack(specs, "cpu")
+            row += kernel_ops(step, specs[0]["task"]["n_dims"], args.points)
+            step.close()
+        per = [(row[2] - row[0]) / (args.k - 1), (row[3] - row[1]) / (args.k - 1)]
+        print(f"{name:10s} {row[0]:9d} {row[1]:10d} {row[2]:9d} {row[3]:10d} {per[0]:8.1f} {per[1]:10.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--k", type=int, default=4)
@@ -74,8 +121,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--count-ops", action="store_true", help="count the ops per further run instead of timing")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.count_ops:
+        if args.k < 2:
+            ap.error("--count-ops needs --k 2 or more")
+        return count_ops(args)
     print(f"K={args.k} runs, d_model {args.d_model}, {args.n_layer} layers, batch {args.batch}, "
           f"{2 * args.points} tokens, {args.steps} steps, {args.threads} thread(s), median of {args.repeats}")
     print(f"{'backbone':10s} {'separate s':>11s} {'pack s':>8s} {'sep steps/s':>12s} {'pack steps/s':>13s} {'speed-up':>9s}")

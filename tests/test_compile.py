@@ -11,7 +11,7 @@ import torch
 from mambaicl.config import load_yaml
 from mambaicl.errors import ConfigError, DeviceError
 from mambaicl.training import compile as compile_mod
-from mambaicl.training.compile import check_compile, compile_step, curriculum_shapes
+from mambaicl.training.compile import RecompileLimitError, check_compile, compile_step, curriculum_shapes
 from mambaicl.training.curriculum import Curriculum
 from mambaicl.training.loop import check_config, train
 from mambaicl.training.pack import train_pack
@@ -75,6 +75,22 @@ def aot_eager(monkeypatch):
     counters.clear()
     yield counters
     torch._dynamo.reset()
+
+
+def test_past_the_recompile_limit_the_step_fails_naming_the_fix(aot_eager):
+    """Dynamo would silently run the step eagerly past its recompile limit: compile_step makes it an error."""
+    import torch._dynamo.config as dynamo_config
+
+    def fn(x):
+        return (x * 2).sum()
+
+    keys = ("accumulated_recompile_limit", "fail_on_recompile_limit_hit")
+    with dynamo_config.patch(recompile_limit=1, **{k: getattr(dynamo_config, k) for k in keys}):  # restored after
+        step = compile_step(fn, "fused", torch.device("cpu"), shapes=1)  # limit 2 x 1 + 1 = 3 graphs
+        for n in range(1, 4):
+            assert step(torch.ones(n)) == 2 * n
+        with pytest.raises(RecompileLimitError, match="more than 3 graphs.*rerun with train.compile: eager"):
+            step(torch.ones(4))
 
 
 @pytest.mark.parametrize("model", ["mamba", "s4"])  # the own scan's autograd Function; channel dropout's generator

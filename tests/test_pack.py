@@ -403,3 +403,26 @@ def test_a_pack_reads_its_stacked_leaves_and_saves_each_run_alone(tmp_path, monk
     _pack(tmp_path, specs)
     state = load_checkpoint(tmp_path / "r1/model.pt")["model"]
     assert all(v.untyped_storage().nbytes() == v.nbytes for v in state.values())
+
+
+def test_bench_pack_counts_the_ops_a_further_run_adds(capsys):
+    """benchmarks/bench_pack.py --count-ops (the figure behind step_model.PER_RUN_KERNELS): a pack's step shares most
+    of its kernels, and each further run adds its own optimiser step in full."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_pack.py"
+    spec = importlib.util.spec_from_file_location("bench_pack", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    from mambaicl.training.pack import open_pack
+
+    counts = {}
+    for k in (1, 3):
+        specs = [bench.spec_for(copy.deepcopy(bench.MODELS["s4_park"]), 16, 1, 2, 5, 4, s) for s in range(1, k + 1)]
+        step = open_pack(specs, "cpu")
+        counts[k] = bench.kernel_ops(step, 5, 5)
+        step.close()
+    (one, opt1), (three, opt3) = counts[1], counts[3]
+    assert opt3 == 3 * opt1 > 0  # K optimisers, each its own ops
+    assert 0 < (three - one) / 2 < one / 4  # a further run adds a fraction of the shared step

@@ -99,6 +99,25 @@ def test_non_finite_loss_between_log_steps_names_its_first_step_and_saves_nothin
     assert 0 < first < 25 and not (tmp_path / "ckpt" / "last.pt").exists() and not (tmp_path / "model.pt").exists()
 
 
+def test_a_pack_stops_at_its_diverging_runs_first_bad_step_and_saves_nothing_non_finite(tmp_path):
+    """In a pack the non-finite flags are (K,) tensors read at logging and checkpoint steps: the run that diverges
+    is named with the first bad step it has alone, and no file of the pack is written after it."""
+    from mambaicl.training.pack import train_pack
+
+    good = dict(copy.deepcopy(SPEC), log_every=25, checkpoint_every=25)
+    bad = copy.deepcopy(good)
+    bad["seed"], bad["model"]["learning_rate"] = 2, 1e6
+    with pytest.raises(NonFiniteLossError, match=r"at step \d+") as alone:
+        _run(tmp_path / "alone", bad)
+    first = int(re.search(r"at step (\d+)", str(alone.value)).group(1))
+    paths = [[tmp_path / f"pack/r{i}/{f}" for i in range(2)] for f in ("model.pt", "m.csv", "ckpt")]
+    with pytest.raises(NonFiniteLossError, match=rf"at step {first} in run linear_regression/gpt2/seed2 of the pack;"):
+        train_pack([good, bad], *paths, progress=False)
+    assert 0 < first < 25
+    for i in range(2):
+        assert not paths[0][i].exists() and not (paths[2][i] / "last.pt").exists()
+
+
 def test_checkpoint_from_another_config_is_refused(tmp_path):
     _run(tmp_path, stop_after=10)
     other = dict(SPEC, seed=2)

@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def step():
             nonlocal bad
-            losses = torch.stack(packed(n_dims, n_points)[0])  # the K losses, on the device
+            losses = packed(n_dims, n_points)[0]  # the K losses (K,), on the device
             bad = bad | ~torch.isfinite(losses).all()
             return losses
 

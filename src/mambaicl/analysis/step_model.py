@@ -24,8 +24,12 @@ KERNEL_FLOOR_FALLBACK_S = 15e-6  # GPU-busy time per kernel measured on the H200
 PACK_MAX = 64                    # at most this many runs folded into one process
 EFF_MATMUL = 0.5    # assumed: fraction of the 400 TFLOP/s TF32 figure a step's matmuls reach (256-wide inner dims)
 EFF_BW = 0.8        # assumed: fraction of the measured 4.3 TB/s device copy the elementwise kernels reach
-PER_RUN_KERNELS = 50  # assumed: kernels each run of a pack still launches alone (its batch's sampling, loss,
-#                       non-finite flag, gradient clipping, fused Adam); the rest of the step is shared
+PER_RUN_KERNELS = 50  # assumed, on the safe side: kernels each run of a pack still launches alone (its batch's
+#                       sampling and tokens, prediction and loss, gradient clipping, fused Adam); the rest of the step,
+#                       the non-finite flags included, is shared. Counted on CPU (benchmarks/bench_pack.py --count-ops):
+#                       16-20 kernel-running ops per further run outside Adam for S4, S4 (Park) and RWKV, plus fused
+#                       Adam's one or two launches on CUDA; GPT-2's 40 and Mamba's 309 hold CPU-only per-run paths
+#                       (attention without a vmap rule on CPU, the CPU's own scan, folded on CUDA)
 WKV_STEP_S = 1e-6   # assumed: one time step of the Triton WKV's sequential loop (a dependent load, exp, store)
 SHARE_EFFICIENCY = 0.8  # assumed without a measurement: GPU sharing reaches this fraction of the ideal overlap
 

@@ -8,9 +8,11 @@
 
 Shapes are static (``dynamic=False``): one graph per curriculum shape (active dimensions x points), compiled the
 first time the curriculum reaches it; the recompile limit is raised to the curriculum's count of shapes so no
-shape falls back to eager. Compiled kernels sum in another order: results agree with ``eager`` within float
-rounding, not bit for bit, so the mode is a host choice like ``scan`` (not part of a run's spec): a run resumes
-under any mode. Optimiser, clipping and data sampling stay eager (fused Adam on CUDA is one launch already).
+shape falls back to eager. Should dynamo still reach it (something else changing between steps), the step fails
+with an error naming the fix instead of dynamo's silent fall-back to eager kernels (``RecompileLimitError``).
+Compiled kernels sum in another order: results agree with ``eager`` within float rounding, not bit for bit, so the
+mode is a host choice like ``scan`` (not part of a run's spec): a run resumes under any mode. Optimiser, clipping
+and data sampling stay eager (fused Adam on CUDA is one launch already).
 """
 
 from __future__ import annotations
@@ -21,13 +23,17 @@ from collections.abc import Callable
 
 import torch
 
-from ..errors import ConfigError, DeviceError
+from ..errors import ConfigError, DeviceError, MambaICLError
 from ..models import keep_loops_eager
 from .curriculum import Curriculum
 
 COMPILE_MODES = {"eager": None, "fused": "default", "graphs": "reduce-overhead"}
 BACKEND = "inductor"  # tests may trace with "aot_eager" (same graphs and autograd, no code generation: fast)
 CXX = ("c++", "g++", "clang++")
+
+
+class RecompileLimitError(MambaICLError):
+    """The compiled step needed more graphs than the recompile limit allows."""
 
 
 def curriculum_shapes(curriculum: Curriculum, steps: int) -> int:
@@ -72,7 +78,22 @@ def compile_step(fn: Callable, mode: str, device: torch.device, shapes: int) -> 
     limit = max(torch._dynamo.config.recompile_limit, 2 * shapes + 1)
     torch._dynamo.config.recompile_limit = limit
     torch._dynamo.config.accumulated_recompile_limit = max(torch._dynamo.config.accumulated_recompile_limit, 4 * limit)
-    return torch.compile(fn, mode=COMPILE_MODES[mode], dynamic=False, backend=BACKEND)
+    # past the limit dynamo would run the step eagerly, silently slower: fail instead, naming the fix
+    torch._dynamo.config.fail_on_recompile_limit_hit = True
+    compiled = torch.compile(fn, mode=COMPILE_MODES[mode], dynamic=False, backend=BACKEND)
+
+    def step(*args, **kwargs):
+        try:
+            return compiled(*args, **kwargs)
+        except torch._dynamo.exc.FailOnRecompileLimitHit as e:
+            raise RecompileLimitError(
+                f"train.compile = {mode}: torch.compile needed more than {limit} graphs of the training step (the "
+                f"recompile limit, set from the curriculum's {shapes} shapes); past it dynamo would run the step "
+                "eagerly, slower and unnoticed, so the run stops here (dynamo's warning above names the guard that "
+                "failed). Its last checkpoint is kept: rerun with train.compile: eager to continue from it, and "
+                "report the warning") from e
+
+    return step
 
 
 def begin_step(mode: str) -> None:

@@ -101,7 +101,7 @@ class PackedStep:
     each run samples its batch from its own generator, the K runs' parameters are slices of stacked leaves, one
     vmapped forward, the sum of the K losses backward, then per run its gradient clip, Adam step and scheduler.
 
-    ``step(n_dims, n_points)`` returns the K losses (detached 0-d tensors on the device) and the learning rate
+    ``step(n_dims, n_points)`` returns the K losses (a detached (K,) tensor on the device) and the learning rate
     each run stepped with. Nothing inside reads a tensor on the host: the non-finite check is the caller's.
     ``compile_mode`` (``train.compile``) compiles the vmapped forward with the K predictions and losses."""
 
@@ -142,10 +142,12 @@ class PackedStep:
         runs = self.runs
         with self.autocast:
             out = self.packed_forward(state, tokens, self.run_index)  # (K, B, T, out_dim)
-            preds = [r.task.predictions(out[i], b) for i, (r, b) in enumerate(zip(runs, batches))]
+            # unbind, not out[i]: its backward is one stack of the K gradients, where K selects' would each
+            # fill a zero (K, B, T, out_dim) tensor, copy into it and add (3K kernels, K^2 memory traffic)
+            preds = [r.task.predictions(o, b) for o, r, b in zip(out.unbind(0), runs, batches)]
         return torch.stack([r.task.loss(p.float(), b) for r, p, b in zip(runs, preds, batches)])
 
-    def __call__(self, n_dims: int, n_points: int) -> tuple[list[torch.Tensor], list[float]]:
+    def __call__(self, n_dims: int, n_points: int) -> tuple[torch.Tensor, list[float]]:
         runs = self.runs
         batches = [r.task.sample(r.spec["batch_size"], n_points, r.data_gen, n_dims_active=n_dims) for r in runs]
         state = self.leaves | {n: torch.stack([b[n] for b in self.buffers]) for n in self.buffers[0]}  # (K, *shape)
@@ -170,7 +172,7 @@ class PackedStep:
             lrs.append(r.opt.param_groups[0]["lr"])
             r.opt.step()
             r.sched.step()
-        return list(losses.detach().clone().unbind()), lrs  # a copy: a CUDA graph's next replay overwrites its output
+        return losses.detach().clone(), lrs  # a copy: a CUDA graph's next replay overwrites its output
 
     def close(self) -> None:
         """Give the template back its unpacked dropout (no per-run generators)."""
@@ -261,23 +263,37 @@ def _advance(group: list[_Run], template: ICLModel, start: int, stop: int, end: 
     curriculum = Curriculum.from_dict(spec["curriculum"])
     steps, log_every, ckpt_every = spec["steps"], spec["log_every"], spec["checkpoint_every"]
     packed_step = PackedStep(group, template, device, compile_mode)
+    # The group's non-finite flags as (K,) tensors: a few kernels per step for the pack, not per run; each run's
+    # flags are views of them (``_share_flags``) wherever they are read.
+    bad_step = torch.stack([r.bad_step for r in group])
+    bad_loss = torch.stack([r.bad_loss for r in group])
+
+    def _share_flags() -> None:
+        for i, r in enumerate(group):
+            r.bad_step, r.bad_loss = bad_step[i], bad_loss[i]
+
     for step in range(start, stop):
         n_dims, n_points = curriculum.at(step)
-        losses, lrs = packed_step(n_dims, n_points)
-        for r, loss in zip(group, losses):  # on the device: read where the host syncs anyway (below)
-            newly_bad = ~torch.isfinite(loss) & (r.bad_step < 0)
-            r.bad_step = torch.where(newly_bad, step, r.bad_step)
-            r.bad_loss = torch.where(newly_bad, loss, r.bad_loss)
+        losses, lrs = packed_step(n_dims, n_points)  # (K,), on the device: read where the host syncs anyway (below)
+        newly_bad = ~torch.isfinite(losses) & (bad_step < 0)
+        bad_step = torch.where(newly_bad, step, bad_step)
+        bad_loss = torch.where(newly_bad, losses, bad_loss)
         done = step + 1
-        for r, loss, lr in zip(group, losses, lrs):
-            r.step = done
-            if step % log_every == 0 or done == steps:
+        logging = step % log_every == 0 or done == steps
+        if logging or done % ckpt_every == 0 or done == end:
+            _share_flags()
+        if logging:
+            for r in group:
                 _check_finite(r, saver)
-                r.writer.writerow([step, loss.item(), n_dims, n_points, lr,
+            values = losses.tolist()  # one read of the K losses
+        for i, (r, lr) in enumerate(zip(group, lrs)):
+            r.step = done
+            if logging:
+                r.writer.writerow([step, values[i], n_dims, n_points, lr,
                                    round(r.elapsed + time.perf_counter() - t0, 3)])
                 r.metrics_file.flush()
-        if step % log_every == 0 or done == steps:
-            bar.set_postfix(loss=" ".join(f"{loss.item():.3f}" for loss in losses), dims=n_dims, points=n_points)
+        if logging:
+            bar.set_postfix(loss=" ".join(f"{v:.3f}" for v in values), dims=n_dims, points=n_points)
         if done % ckpt_every == 0 or done == end:
             for r in group:
                 _check_finite(r, saver)
