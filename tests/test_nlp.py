@@ -184,6 +184,22 @@ def test_wordnet_reader_skips_the_gui_packages_folders(tmp_path, monkeypatch):
     assert "dog" in [lemma.name() for lemma in wn.synset("dog.n.01").lemmas()]
 
 
+@pytest.mark.skipif(not Path("/usr/share/wordnet/data.noun").exists(), reason="needs wordnet-base")
+def test_wordnet_sense_counts_are_nltks():
+    """The reader's counts come from cntlist.rev read once into a dict: the same numbers as NLTK's per-call binary
+    search of the file, for counted, uncounted and unknown sense keys."""
+    from nltk.corpus.reader.wordnet import WordNetCorpusReader
+
+    from mambaicl.nlp import tasks
+    wn = tasks.wordnet_reader()
+    lemmas = [lem for word in ("run", "good", "quickly", "house", "zymurgy", "bank")
+              for syn in wn.synsets(word) for lem in syn.lemmas()]
+    ours = [wn.lemma_count(lem) for lem in lemmas]
+    assert ours == [WordNetCorpusReader.lemma_count(wn, lem) for lem in lemmas]
+    assert max(ours) > 100 and 0 in ours  # frequent senses and senses the tagged corpus never saw
+    assert tasks.tagged_counts(wn, "run")["v"] > tasks.tagged_counts(wn, "run")["n"] > 0
+
+
 # --- models, config, sweep aggregation ------------------------------------------------------------
 
 def test_registry_has_every_model_of_the_paper():
