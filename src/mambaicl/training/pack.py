@@ -301,6 +301,7 @@ def _advance(group: list[_Run], template: ICLModel, start: int, stop: int, end: 
             saver.save_all([(checkpoint_dict(r, r.hash, done, r.elapsed + time.perf_counter() - t0, prov), r.ckpt_path)
                             for r in group])  # the K files as one background write
         bar.update(1)  # the groups' step ranges follow each other: the bar counts the pack's slowest run
+    _share_flags()  # the next group (runs that were behind catch up first) stacks them again
 
 
 def _check_finite(r: _Run, saver: BackgroundSaver) -> None:
