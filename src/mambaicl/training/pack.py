@@ -263,14 +263,16 @@ def _advance(group: list[_Run], template: ICLModel, start: int, stop: int, end: 
     curriculum = Curriculum.from_dict(spec["curriculum"])
     steps, log_every, ckpt_every = spec["steps"], spec["log_every"], spec["checkpoint_every"]
     packed_step = PackedStep(group, template, device, compile_mode)
-    # The group's non-finite flags as (K,) tensors: a few kernels per step for the pack, not per run; each run's
-    # flags are views of them (``_share_flags``) wherever they are read.
+    # The group's non-finite flags as (K,) tensors: a few kernels per step for the pack, not per run, and one read of
+    # the K flags where they are checked; each run keeps its own for the next group (runs behind catch up first).
     bad_step = torch.stack([r.bad_step for r in group])
     bad_loss = torch.stack([r.bad_loss for r in group])
 
-    def _share_flags() -> None:
-        for i, r in enumerate(group):
-            r.bad_step, r.bad_loss = bad_step[i], bad_loss[i]
+    def check_finite() -> None:
+        for r, first, loss in zip(group, bad_step.tolist(), bad_loss.tolist()):
+            if first >= 0:
+                raise non_finite_error(loss, first, r.ckpt_path, r.ckpt_dir, where=f" in run {r.name} of the pack",
+                                       saver=saver)
 
     for step in range(start, stop):
         n_dims, n_points = curriculum.at(step)
@@ -280,11 +282,8 @@ def _advance(group: list[_Run], template: ICLModel, start: int, stop: int, end: 
         bad_loss = torch.where(newly_bad, losses, bad_loss)
         done = step + 1
         logging = step % log_every == 0 or done == steps
-        if logging or done % ckpt_every == 0 or done == end:
-            _share_flags()
         if logging:
-            for r in group:
-                _check_finite(r, saver)
+            check_finite()
             values = losses.tolist()  # one read of the K losses
         for i, (r, lr) in enumerate(zip(group, lrs)):
             r.step = done
@@ -295,17 +294,11 @@ def _advance(group: list[_Run], template: ICLModel, start: int, stop: int, end: 
         if logging:
             bar.set_postfix(loss=" ".join(f"{v:.3f}" for v in values), dims=n_dims, points=n_points)
         if done % ckpt_every == 0 or done == end:
+            check_finite()
             for r in group:
-                _check_finite(r, saver)
                 r.metrics_file.flush()
             saver.save_all([(checkpoint_dict(r, r.hash, done, r.elapsed + time.perf_counter() - t0, prov), r.ckpt_path)
                             for r in group])  # the K files as one background write
         bar.update(1)  # the groups' step ranges follow each other: the bar counts the pack's slowest run
-    _share_flags()  # the next group (runs that were behind catch up first) stacks them again
-
-
-def _check_finite(r: _Run, saver: BackgroundSaver) -> None:
-    first = int(r.bad_step)
-    if first >= 0:
-        raise non_finite_error(float(r.bad_loss), first, r.ckpt_path, r.ckpt_dir, where=f" in run {r.name} of the pack",
-                               saver=saver)
+    for i, r in enumerate(group):
+        r.bad_step, r.bad_loss = bad_step[i], bad_loss[i]
