@@ -37,7 +37,7 @@ import json
 import sys
 from pathlib import Path
 
-from mambaicl.analysis import cost, nlp_cost, step_model
+from mambaicl.analysis import cost, fusion, nlp_cost, step_model
 from mambaicl.config import load_yaml
 from mambaicl.config.containers import DEFAULT_GPU_SLOTS
 from mambaicl.validation import validate
@@ -45,6 +45,7 @@ from mambaicl.validation import validate
 REPO = Path(__file__).resolve().parents[1]
 MEASURED_CONFIG = REPO / "workflow" / "config" / "paper.yaml"   # the device check benches paper.yaml's models
 LATEST_DEVICE_CHECK = REPO / "benchmarks" / "gpu" / "runs" / "2026-11-30-h200" / "run1-results.jsonl"  # all phases
+FUSION_COUNTS = REPO / "benchmarks" / "fusion" / "cpu-inductor.json"  # benchmarks/bench_fusion.py on paper.yaml
 SPEC_FACTS = {"runs": 234, "tokens": 2.19e12, "flops": 29.2e18}  # spec 13, cost of the paper config
 H200_FACTS = [  # spec / run 1: (label, ms per step, GPU busy ms, kernels)
     ("GPT-2 standard, LR, 82 tokens, fp32", 23.3, 12.1, 814),
@@ -136,6 +137,19 @@ def _peak_gib(rows: list[dict], rt, shape_of) -> float | None:
     return r["peak_mem_gib"] * (rt.mean_tokens * rt.d_model * rt.n_layer) / (r["tokens"] * d * n_layer)
 
 
+def _read_fusion(path) -> dict:
+    """The fusion counts by ``backbone@width``; a missing or damaged file is an error naming it."""
+    try:
+        return fusion.read_counts(path)
+    except ValueError as e:
+        raise SystemExit(f"cost_model: --fusion: {e}") from None
+
+
+def _per_token_block(fc, moved: float) -> float:
+    """Bytes per token and block of a count (its embedding, read-out and loss spread over its blocks)."""
+    return moved / (fc.batch * fc.tokens * fc.n_layer)
+
+
 def fmt_h(x: float) -> str:
     return f"{x:,.1f}" if x >= 10 else f"{x:.3g}"
 
@@ -158,6 +172,9 @@ def main(argv: list[str] | None = None, out=None) -> dict:
     ap.add_argument("--matmul-efficiency", type=float, default=None,
                     help=f"fraction of {cost.TF32_FLOPS / 1e12:.0f} TFLOP/s TF32 the matmuls reach (default: the "
                          f"device check's roofline rows where measured, else {step_model.EFF_MATMUL}, an assumption)")
+    ap.add_argument("--fusion", default=str(FUSION_COUNTS),
+                    help="kernels and bytes per step counted on CPU, eager and compiled (benchmarks/bench_fusion.py); "
+                         "default the repository's counts; 'none': the analytic bytes and no compiled path")
     ap.add_argument("--rwkv-loop", action="store_true",
                     help="RWKV on its Python-loop WKV (scan: torch) instead of the Triton WKV")
     args = ap.parse_args(argv)
@@ -176,11 +193,14 @@ def main(argv: list[str] | None = None, out=None) -> dict:
     eff_src = (f"matmuls at {eff_mm:.0%} of TF32 (" + ("given" if args.matmul_efficiency else "measured" if mm_measured
                                                        else "assumed") + f"), bytes at {eff_bw:.0%} of the bandwidth ("
                + ("measured" if bw_measured else "assumed") + ")")
+    types = cost.run_types(config)
+    counts = {} if args.fusion == "none" else _read_fusion(args.fusion)
+    eff_src += ("; bytes counted on CPU per backbone (eager; --fusion)" if counts else
+                f"; bytes by the analytic rule ({cost.ACT_PASSES} x {cost.ACT_TENSORS} fp32 tensors per token and block)")
     measured_share = step_model.share_efficiency(rows)
     share_eff = measured_share[0] if measured_share else step_model.SHARE_EFFICIENCY
     share_src = ("measured: " + ", ".join(f"{pair} {s:.2f}x of an ideal {i:.2f}x" for pair, s, i in measured_share[1])
                  if measured_share else "assumed")
-    types = cost.run_types(config)
 
     launches: dict[tuple, tuple[float, str]] = {}
     for rt in types:
@@ -196,7 +216,7 @@ def main(argv: list[str] | None = None, out=None) -> dict:
         return cost.analytic_step_ms(rt, n, tokens, k), n, src
 
     totals = dict.fromkeys(("today", "today_prop", "own_scan", "shared", "packed_one", "packed_one_prop",
-                            "packed", "packed_prop", "analytic", "floor", "roofline"), 0.0)
+                            "packed", "packed_prop", "analytic", "floor", "roofline", "compiled", "best"), 0.0)
     slots_max = args.slots
     models: dict[int, tuple] = {}
     p(f"# Cost model: {args.configfile}  ({len(types)} run types, batch {types[0].batch if types else '-'})")
@@ -214,7 +234,12 @@ def main(argv: list[str] | None = None, out=None) -> dict:
         got = step_model.model_from_table(rt, table, stack=rt.tensors, rwkv_loop=args.rwkv_loop,
                                     eff_matmul=eff_mm, eff_bw=eff_bw)
         model, src = got or (step_model.analytic_model(rt, n_launch, rt.tensors, eff_mm, eff_bw), "analytic")
-        models[id(rt)] = (model, src)
+        fc = counts.get(f"{rt.backbone}@{rt.d_model}")
+        compiled = None
+        if fc:  # counted bytes instead of the analytic rule; the compiled step from the same counts
+            model = model.with_bytes(_per_token_block(fc, fc.eager_bytes))
+            compiled = model.compiled(fc.kernel_ratio, _per_token_block(fc, fc.compiled_bytes))
+        models[id(rt)] = (model, src, compiled)
         ms, ms_prop = model.pack_ms(1), step_model.proportional_pack_ms(model, 1)
         # without mamba-ssm and triton (pessimistic rule, as the own scan was measured): Mamba blocks on the own
         # scan, RWKV on its Python-loop WKV, the others as today
@@ -231,8 +256,8 @@ def main(argv: list[str] | None = None, out=None) -> dict:
         totals["own_scan"] += h_own
         totals["analytic"] += cost.hours(a["ms"], rt.steps, rt.n_runs)
         totals["shared"] += cost.hours(model.shared_per_run_ms(1, slots_max, efficiency=share_eff), rt.steps, rt.n_runs)
-        totals["roofline"] += cost.hours(step_model.work_s(rt, rt.mean_tokens, eff_mm, eff_bw) * 1e3, rt.steps,
-                                         rt.n_runs)
+        totals["roofline"] += cost.hours(step_model.work_s(rt, rt.mean_tokens, eff_mm, eff_bw, model.act_bytes) * 1e3,
+                                         rt.steps, rt.n_runs)
         p(f"{rt.task:26} {rt.model:24} {rt.backbone:15} {rt.d_model:>3}x{rt.n_layer:<3} {rt.params:>10,} "
           f"{rt.n_runs:>4} {rt.steps:>9,} {rt.mean_tokens:>7.1f} {rt.final_tokens:>5} {rt.tokens:>9.3g} "
           f"{rt.flops:>9.3g} {ms:>8.2f} {h:>8.2f} {h_prop:>8.2f} {h_own:>8.2f} {a['ms']:>8.2f}  {src}")
@@ -242,7 +267,7 @@ def main(argv: list[str] | None = None, out=None) -> dict:
     for key, group in _groups(types).items():
         runs = sum(rt.n_runs for rt in group)
         rt = group[0]
-        model, src = models[id(rt)]
+        model, src, compiled = models[id(rt)]
         peak = _peak_gib(rows, rt, shape_of_row(reference))
         k = max(1, min(runs, step_model.PACK_MAX, int(GPU_GIB // peak) if peak else step_model.PACK_MAX))
         slots = max(1, min(slots_max, int(GPU_GIB // (k * peak)) if peak else slots_max))
@@ -261,14 +286,17 @@ def main(argv: list[str] | None = None, out=None) -> dict:
             one = row["ms_per_step"] / km * model.per_run_ms(km) / model.per_run_ms(km, tokens=row["tokens"])
             shared = one * model.shared_per_run_ms(km, slots, efficiency=share_eff) / model.per_run_ms(km)
             one_prop, shared_prop, k = one, shared, km
+        graphs = compiled.shared_per_run_ms(k, slots, efficiency=share_eff) if compiled else shared
         for r in group:  # every run type of the group at its own steps and runs
+            totals["compiled"] += cost.hours(graphs, r.steps, r.n_runs)
+            totals["best"] += cost.hours(min(shared, graphs), r.steps, r.n_runs)
             totals["packed_one"] += cost.hours(one, r.steps, r.n_runs)
             totals["packed_one_prop"] += cost.hours(one_prop, r.steps, r.n_runs)
             totals["packed"] += cost.hours(shared, r.steps, r.n_runs)
             totals["packed_prop"] += cost.hours(shared_prop, r.steps, r.n_runs)
             totals["floor"] += cost.hours(model.busy_ms(k) / k, r.steps, r.n_runs)
-        packs.append((rt, group, runs, k, slots, model, one, shared, checks, bool(usable)))
-    n_analytic = sum(1 for model, src in models.values() if src == "analytic")
+        packs.append((rt, group, runs, k, slots, model, one, shared, checks, bool(usable), graphs))
+    n_analytic = sum(1 for _, src, _ in models.values() if src == "analytic")
     basis = ("measured step times" if not n_analytic else "the analytic model, no device check given" if not rows
              else f"measured step times, the analytic model for {n_analytic} of {len(types)} run types")
     n_runs = sum(rt.n_runs for rt in types)
@@ -320,7 +348,7 @@ def main(argv: list[str] | None = None, out=None) -> dict:
     p(f"  analytic model alone for the whole config: {fmt_h(totals['analytic'])} GPU-h")
 
     p("")
-    n_packs_measured = sum(1 for *_, used in packs if used)
+    n_packs_measured = sum(1 for *_, used, _ in packs if used)
     p("## Packing: K runs folded into one process's kernels (" + (
         "modelled, not measured" if not n_packs_measured else
         f"measured pack steps used for {n_packs_measured} of {len(packs)} groups, the rest modelled") + ")")
@@ -335,11 +363,12 @@ def main(argv: list[str] | None = None, out=None) -> dict:
       f"busy) - 1) x {share_eff:.2f} (the least fraction of the ideal reached in the device check's share phase; "
       f"{share_src}).")
     p(f"  {'backbone':15} {'shape':>7} {'tok/seq':>7} {'run types':>9} {'runs':>4} {'K':>3} {'gpu_slots':>9} "
-      f"{'launches':>8} {'floor us':>8} {'knee K':>7} {'ms/run K=1':>10} {'ms/run K':>8} {'shared':>8}  tasks")
-    for rt, group, runs, k, slots, model, one, shared, checks, used in packs:
+      f"{'launches':>8} {'floor us':>8} {'knee K':>7} {'ms/run K=1':>10} {'ms/run K':>8} {'shared':>8} "
+      f"{'graphs':>8}  tasks")
+    for rt, group, runs, k, slots, model, one, shared, checks, used, graphs in packs:
         p(f"  {rt.backbone:15} {rt.d_model:>3}x{rt.n_layer:<3} {rt.mean_tokens:>7.1f} {len(group):>9} {runs:>4} "
           f"{k:>3} {slots:>9} {model.launches(k):>8,.0f} {model.floor_s * 1e6:>8.1f} {model.knee():>7.0f} "
-          f"{model.per_run_ms(1):>10.2f} {one:>8.2f} {shared:>8.2f}  "
+          f"{model.per_run_ms(1):>10.2f} {one:>8.2f} {shared:>8.2f} {graphs:>8.2f}  "
           + ", ".join(dict.fromkeys(r.task for r in group)) + ("  [measured pack]" if used else ""))
         for km, measured_ms, modelled, kernels, launches in checks:
             p(f"      device check, pack of {km}: {measured_ms:.2f} ms per run step measured, model {modelled:.2f}: "
@@ -348,6 +377,26 @@ def main(argv: list[str] | None = None, out=None) -> dict:
     p("  K: every run of the group (seeds, learning rates, tasks of one layout), at most "
       f"{step_model.PACK_MAX} and what fits at the measured peak memory per run. Without measured pack steps these are a "
       "model: the per-kernel floor is latency measured unpacked, and how far packing fills it is the model's guess.")
+
+    if counts:
+        p("")
+        p(f"## train.compile: what inductor fuses, counted on CPU ({args.fusion}; benchmarks/bench_fusion.py)")
+        p("  one step's forward, loss and backward (no optimiser), eager (aten ops, CUDA's one-kernel norms and GELU) "
+          "and compiled (inductor's kernels after fusion, extern matmuls included); mamba-ssm's scan, causal-conv1d and "
+          "the WKV opaque stand-ins in both. Bytes: each kernel's reads and writes, per token and block; the roofline's "
+          "bytes above use the eager counts where given (the analytic rule's "
+          f"{cost.ACT_PASSES} x {cost.ACT_TENSORS} fp32 tensors otherwise). The compiled path: shared kernels x "
+          "the kernel ratio at the fused bytes, replayed as CUDA graphs (train.compile: graphs; no host time per "
+          "kernel), the per-run kernels eager. A CPU proxy: inductor's C++ fusion, not its Triton one.")
+        p(f"  {'backbone':16} {'width':>5} {'eager k':>8} {'fused k':>8} {'k ratio':>7} {'eager B/tok':>11} "
+          f"{'fused B/tok':>11} {'B ratio':>7} {'rule B/tok':>10}")
+        for key, fc in sorted(counts.items()):
+            p(f"  {fc.backbone:16} {fc.d_model:>5} {fc.eager_kernels:>8} {fc.compiled_kernels:>8} {fc.kernel_ratio:>7.2f} "
+              f"{_per_token_block(fc, fc.eager_bytes):>11,.0f} {_per_token_block(fc, fc.compiled_bytes):>11,.0f} "
+              f"{fc.byte_ratio:>7.2f} {cost.ACT_PASSES * cost.ACT_TENSORS * 4 * fc.d_model:>10,}")
+        missing = sorted({f"{rt.backbone}@{rt.d_model}" for rt in types} - set(counts))
+        if missing:
+            p(f"  not counted (analytic bytes, eager only): {', '.join(missing)}")
 
     nlp = nlp_cost.nlp_costs(config)
     if nlp:
@@ -368,7 +417,7 @@ def main(argv: list[str] | None = None, out=None) -> dict:
         nlp_h = sum(c.seconds for c in nlp) / 3600
         p(f"  NLP study: {sum(c.flops for c in nlp):.3g} FLOP, {nlp_h:.2f} GPU-hours (added to every total below)")
         for key in ("today", "today_prop", "own_scan", "shared", "packed_one", "packed_one_prop", "packed",
-                    "packed_prop", "analytic", "floor"):
+                    "packed_prop", "analytic", "floor", "compiled", "best"):
             totals[key] += nlp_h
         totals["nlp"] = nlp_h
 
@@ -380,7 +429,7 @@ def main(argv: list[str] | None = None, out=None) -> dict:
     p(f"  one run at a time, without mamba-ssm and triton (own scan; RWKV on its Python loop): {fmt_h(totals['own_scan'])}")
     p(f"  {slots_max} processes sharing the GPU, one run each: {fmt_h(totals['shared'])}")
     p(f"  packed, one pack at a time: {fmt_h(totals['packed_one'])} [{fmt_h(totals['packed_one_prop'])}]")
-    p(f"  packed, up to {slots_max} packs sharing the GPU (gpu_slots), "
+    p(f"  packed, up to {slots_max} packs sharing the GPU (gpu_slots), eager, "
       + ("a model, not a measurement" if not n_packs_measured else "partly measured")
       + f": {fmt_h(totals['packed'])} [{fmt_h(totals['packed_prop'])}]")
     p(f"  of which GPU-busy time of the packs (the bound no sharing removes): {fmt_h(totals['floor'])}; the roofline "
@@ -390,12 +439,16 @@ def main(argv: list[str] | None = None, out=None) -> dict:
     if speedups:
         p("  train.compile, measured (the device check's compile phase; speed-up of a step against eager, not applied "
           "to the totals): " + ", ".join(f"{b} K={k} {mode} {x:.2f}x" for b, k, mode, x in speedups))
+    if counts:
+        p(f"  packed, train.compile: graphs, up to {slots_max} packs sharing the GPU (fusion counted on CPU, a model): "
+          f"{fmt_h(totals['compiled'])}")
+        p("  packed, each group eager or train.compile: graphs, whichever the model finds faster: "
+          f"{fmt_h(totals['best'])}")
     else:
-        p("  train.compile (fused, graphs): not measured yet (the device check's compile phase); graphs replays each "
-          "step without host time per kernel, so at best a pack steps at its GPU-busy time, fused lowers that busy "
-          "time itself (fewer kernels, less memory traffic)")
+        totals["best"] = totals["packed"]
+        p("  train.compile: no fusion counts (--fusion none): the packed figure is eager")
     p(f"estimated GPU-hours today (one run at a time, fp32, {basis}): {num(totals['today'])}")
-    p(f"estimated packed GPU-hours: {num(totals['packed'])}")
+    p(f"estimated packed GPU-hours: {num(totals['best'])}")
     return {**totals, "runs": n_runs, "tokens": tokens, "flops": flops, "run_types": len(types)}
 
 

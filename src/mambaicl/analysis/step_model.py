@@ -14,7 +14,7 @@ the device check measures it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .cost import (ACT_PASSES, ACT_TENSORS, LAUNCH_S, MEM_BW, OPT_BYTES, RWKV_LAUNCH, TF32_FLOPS, Measured, RunType,
                    launch_ratio, nearest_measured)
@@ -34,18 +34,22 @@ WKV_STEP_S = 1e-6   # assumed: one time step of the Triton WKV's sequential loop
 SHARE_EFFICIENCY = 0.8  # assumed without a measurement: GPU sharing reaches this fraction of the ideal overlap
 
 
-def step_bytes(rt: RunType, tokens: float | None = None) -> float:
-    """Bytes one training step of one run moves (the analytic memory model): activations of every layer written,
-    read and their gradients written, plus Adam's fp32 state."""
+def step_bytes(rt: RunType, tokens: float | None = None, act_bytes: float | None = None) -> float:
+    """Bytes one training step of one run moves: its forward and backward, ``act_bytes`` per token and block (the
+    kernels' reads and writes counted on CPU, ``analysis.fusion``), else the analytic rule (activations of every
+    layer written, read and their gradients written), plus Adam's fp32 state."""
     t = rt.mean_tokens if tokens is None else tokens
-    return ACT_PASSES * ACT_TENSORS * 4 * rt.batch * t * rt.d_model * rt.n_layer + OPT_BYTES * rt.params
+    per_token = ACT_PASSES * ACT_TENSORS * 4 * rt.d_model if act_bytes is None else act_bytes
+    return per_token * rt.batch * t * rt.n_layer + OPT_BYTES * rt.params
 
 
-def work_s(rt: RunType, tokens: float, eff_matmul: float = EFF_MATMUL, eff_bw: float = EFF_BW) -> float:
+def work_s(rt: RunType, tokens: float, eff_matmul: float = EFF_MATMUL, eff_bw: float = EFF_BW,
+           act_bytes: float | None = None) -> float:
     """Roofline time of one run's step at ``tokens``: its FLOPs at ``eff_matmul`` x the TF32 figure plus its bytes
-    at ``eff_bw`` x the bandwidth (matmuls and elementwise kernels are separate kernels, so the times add)."""
+    (``step_bytes``) at ``eff_bw`` x the bandwidth (matmuls and elementwise kernels are separate kernels, so the
+    times add)."""
     return (6.0 * rt.params * tokens * rt.batch / (TF32_FLOPS * eff_matmul)
-            + step_bytes(rt, tokens) / (MEM_BW * eff_bw))
+            + step_bytes(rt, tokens, act_bytes) / (MEM_BW * eff_bw))
 
 
 @dataclass
@@ -57,7 +61,8 @@ class StepModel:
     step's roofline work), the per-run ones and the pack's buffer stacking (``stack`` kernels, one per buffer)
     cost the floor. ``scale`` calibrates the busy time so that K = 1 at the measured length reproduces the
     measurement exactly. ``extra_per_token_s``: busy time per token outside the kernel model (the Triton WKV's
-    sequential loop), not calibrated and not shortened by packing."""
+    sequential loop), not calibrated and not shortened by packing. ``act_bytes``: counted bytes per token and block
+    (``step_bytes``). ``replayed``: shared kernels replayed from CUDA graphs (no host time each)."""
     rt: RunType
     kernels: float
     host_per_kernel_s: float
@@ -69,19 +74,40 @@ class StepModel:
     extra_per_token_s: float = 0.0
     tokens_measured: float = 0.0
     eff_bw: float = EFF_BW  # the length the calibration used (the pessimistic rule scales from it)
+    act_bytes: float | None = None
+    replayed: float = 0.0
 
     @property
     def shared(self) -> float:
         return max(1.0, self.kernels - self.per_run)
 
     def launches(self, k: int = 1) -> float:
-        return self.kernels if k == 1 else self.kernels + self.stack + (k - 1) * self.per_run
+        """Kernels the host launches one by one in a step of ``k`` runs."""
+        return (self.kernels if k == 1 else self.kernels + self.stack + (k - 1) * self.per_run) - self.replayed
+
+    def _work_s(self, tokens: float) -> float:
+        return work_s(self.rt, tokens, self.eff_matmul, self.eff_bw, self.act_bytes)
+
+    def with_bytes(self, act_bytes: float) -> StepModel:
+        """This model with counted bytes per token and block, recalibrated to the same measured step."""
+        new = replace(self, act_bytes=act_bytes)
+        new.scale = self.scale * self._busy_s(self.tokens_measured, 1) / new._busy_s(self.tokens_measured, 1)
+        return new
+
+    def compiled(self, kernel_ratio: float, act_bytes: float, graphs: bool = True) -> StepModel:
+        """The step under ``train.compile``: the shared kernels fused to ``kernel_ratio`` of their count, moving
+        ``act_bytes`` per token and block (``analysis.fusion``'s counts); with ``graphs`` replayed from CUDA graphs
+        (one launch each for the forward and the backward graph). The per-run kernels (sampling, clipping, Adam)
+        stay eager; the calibration (``scale``) is kept."""
+        shared = self.shared * kernel_ratio
+        return replace(self, kernels=shared + self.per_run, act_bytes=act_bytes,
+                       replayed=max(0.0, shared - 2) if graphs else 0.0)
 
     def host_ms(self, k: int = 1) -> float:
         return self.launches(k) * self.host_per_kernel_s * 1e3
 
     def _busy_s(self, tokens: float, k: int) -> float:
-        w = work_s(self.rt, tokens, self.eff_matmul, self.eff_bw) / self.shared  # roofline work per shared kernel
+        w = self._work_s(tokens) / self.shared  # roofline work per shared kernel
         own = self.per_run * (1 if k == 1 else k) + (0 if k == 1 else self.stack)
         return self.shared * max(self.floor_s, k * w) + own * self.floor_s
 
@@ -107,7 +133,7 @@ class StepModel:
 
     def knee(self) -> float:
         """K at which the mean shared kernel's work reaches the floor: beyond it a pack's busy time grows with K."""
-        w = work_s(self.rt, self.rt.mean_tokens, self.eff_matmul, self.eff_bw) / self.shared
+        w = self._work_s(self.rt.mean_tokens) / self.shared
         return self.floor_s / w if w else math.inf
 
 
