@@ -23,7 +23,12 @@ and GPU-hours. Then the totals:
   each shared kernel max(floor, K x work), plus one stack kernel per buffer and 50 kernels per further
   run (sampling, loss, clipping, Adam); K = every run of the group, up to 64 and the GPU's memory; then up to
   ``--slots`` packs sharing the GPU. Measured pack steps (the device check's ``pack`` phase) replace the model for
-  their backbone, and the model's error against them is printed. The last line is this figure.
+  their backbone, and the model's error against them is printed.
+* **bytes and train.compile** (``--fusion``, default ``benchmarks/fusion/cpu-inductor.json`` from
+  ``benchmarks/bench_fusion.py``): the roofline's bytes per token and block as counted on CPU for each backbone and
+  width (eager kernels' reads and writes), else the analytic rule; the compiled path (``train.compile: graphs``):
+  the shared kernels x the counted kernel ratio at the compiled bytes, replayed as CUDA graphs, the per-run kernels
+  eager. The last line takes, per group, the faster of the eager and the compiled pack.
 * **NLP study** (modelled): forward FLOPs 2 x params x tokens of every model's prompts (ICL, zero-shot, sweep;
   tokens per prompt (k + 1) x 8), time max(FLOPs / (peak at the model's precision x 40 %), batches x weight
   bytes / bandwidth); added to every total.
