@@ -449,8 +449,7 @@ def main(argv: list[str] | None = None, out=None) -> dict:
           f"{fmt_h(totals['compiled'])}")
         p("  packed, each group eager or train.compile: graphs, whichever the model finds faster: "
           f"{fmt_h(totals['best'])}")
-    else:
-        totals["best"] = totals["packed"]
+    else:  # no compiled path: every group's faster pack is its eager one
         p("  train.compile: no fusion counts (--fusion none): the packed figure is eager")
     p(f"estimated GPU-hours today (one run at a time, fp32, {basis}): {num(totals['today'])}")
     p(f"estimated packed GPU-hours: {num(totals['best'])}")

@@ -27,15 +27,13 @@ import json
 import logging
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
 
 SKIP = {"aten::empty", "aten::empty_strided", "aten::detach", "aten::_local_scalar_dense", "aten::lift_fresh",
-        "aten::alias", "aten::resolve_conj", "aten::resolve_neg", "aten::set_", "aten::_to_copy_meta"}
-FIELDS = ("backbone", "d_model", "n_layer", "batch", "tokens", "eager_kernels", "eager_bytes", "compiled_kernels",
-          "compiled_bytes", "opaque_kernels")
+        "aten::alias", "aten::resolve_conj", "aten::resolve_neg", "aten::set_"}
 
 
 @dataclass(frozen=True)
@@ -221,7 +219,7 @@ def read_counts(path: Path) -> dict[str, FusionCount]:
         data = json.loads(path.read_text())
         rows = data["rows"]
         ok = hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest() == data["sha256"]
-        counts = [FusionCount(**{k: r[k] for k in FIELDS}) for r in rows]
+        counts = [FusionCount(**{f.name: r[f.name] for f in fields(FusionCount)}) for r in rows]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ValueError(f"fusion counts {path}: unreadable ({e}); measure them again with "
                          "`python benchmarks/bench_fusion.py`") from None
