@@ -6,7 +6,8 @@
 Per backbone and width of the config's run types: one run's forward, loss and backward (no optimiser: it stays
 eager under ``train.compile``) at the run type's width and batch, the mean tokens of its curriculum and ``--n-layer``
 blocks (the ratios are per block; fewer blocks compile faster), with the CUDA path's one-kernel norms and GELU
-(``models.fused_ops``), dropout off (S4's generator-drawn masks break the compiled graph), counted eagerly and compiled by inductor
+(``models.fused_ops``), S4's dropout masks drawn ahead of the step as ``train.compile`` draws them
+(``models.base.DropoutAhead``), counted eagerly and compiled by inductor
 (``mambaicl.analysis.fusion``). mamba-ssm's scan and causal-conv1d and RWKV's WKV, custom kernels on the GPU, are
 opaque custom-op stand-ins here (the kernels path of the Mamba mixer, as on CUDA). Writes ``--out`` (default the
 file the cost model reads: ``benchmarks/fusion/cpu-inductor.json``) and prints the table.
@@ -25,6 +26,7 @@ import torch
 from mambaicl.analysis import cost, fusion
 from mambaicl.config import load_yaml, train_spec
 from mambaicl.models import mamba, rwkv
+from mambaicl.models.base import DropoutAhead
 from mambaicl.models.fused_ops import fuse_for_device
 from mambaicl.training.loop import build_run, forward_loss_fn
 from mambaicl.validation import validate
@@ -34,10 +36,7 @@ DEFAULT_OUT = REPO / "benchmarks" / "fusion" / "cpu-inductor.json"
 
 
 def _conv_silu(x, weight, bias):
-    """causal-conv1d's depthwise causal conv with silu: x (b, d, L), weight (d, w), bias (d,)."""
-    d, w = weight.shape
-    return torch.nn.functional.silu(torch.nn.functional.conv1d(x, weight[:, None], bias, padding=w - 1,
-                                                               groups=d)[..., :x.shape[-1]])
+    return mamba.causal_conv1d_ref(x, weight, bias, activation="silu")
 
 
 def _scan(u, delta, A, B, C, D, z, delta_bias):
@@ -78,15 +77,13 @@ def measure(config: dict, rt: cost.RunType, n_layer: int, batch: int | None) -> 
     spec["model"]["n_layer"] = n_layer
     run = build_run(spec, torch.device("cpu"), log=False)
     fuse_for_device(run.model, "cuda")  # the one-kernel norms and GELU the CUDA path runs (the same math)
-    for module in run.model.modules():  # S4's channel dropout draws its masks from the run's generator: a graph
-        if getattr(module, "uses_dropout_generator", False):  # break per block under torch.compile, which the
-            module.p = 0.0                                     # count cannot follow; one small op per block
     hist = cost.points_histogram(spec["curriculum"]["points"], spec["steps"])
     points = round(sum(p * n for p, n in hist) / sum(n for _, n in hist))
     b = batch or rt.batch
     data = run.task.sample(b, points, torch.Generator().manual_seed(0))
     tokens = run.task.tokens(data).shape[1]
     loss = forward_loss_fn(run, torch.device("cpu"))
+    DropoutAhead(run.model, "cpu")(b)  # S4's dropout masks drawn before the step, as train.compile draws them
     eager, compiled = fusion.count_step(lambda: loss(data), list(run.model.parameters()))
     return fusion.FusionCount(rt.backbone, rt.d_model, n_layer, b, tokens, eager["kernels"], eager["bytes"],
                               compiled["kernels"], compiled["bytes"], eager["opaque"])

@@ -151,6 +151,30 @@ def test_mixer_matches_channels_first_reference():
         assert _rel(a, b) < 1e-4, name
 
 
+def test_kernels_path_on_cpu_twins_equals_the_torch_path(monkeypatch):
+    """The mixer's kernels path (mamba-ssm's scan and causal-conv1d's conv, here their plain-PyTorch twins
+    ``selective_scan_ref`` and ``causal_conv1d_ref``, which the pack tests and bench_fusion.py stand in with) gives
+    the torch path's values and gradients: the twins and the kernels path's wiring agree with the CPU model."""
+    from mambaicl.models import implementation, mamba
+
+    m = MambaMixer(24)
+    m.reset_parameters(torch.Generator().manual_seed(0), n_layer=2)
+    with torch.no_grad():
+        m.D.uniform_(-1, 1, generator=torch.Generator().manual_seed(5))
+    x = torch.randn(3, 11, 24, generator=torch.Generator().manual_seed(1))
+    y = m(x)
+    g = torch.autograd.grad(y.square().sum(), list(m.parameters()))
+    for mod in (implementation, mamba):
+        monkeypatch.setattr(mod, "_kernel_scan", selective_scan_ref)
+        monkeypatch.setattr(mod, "_kernel_conv", mamba.causal_conv1d_ref)
+    monkeypatch.setattr(mamba, "resolve_scan", lambda scan, device: "kernels")
+    y_k = m(x)
+    g_k = torch.autograd.grad(y_k.square().sum(), list(m.parameters()))
+    assert _rel(y_k, y) < 1e-5
+    for (name, _), a, b in zip(m.named_parameters(), g_k, g):
+        assert _rel(a, b) < 1e-4, name
+
+
 @pytest.mark.parametrize("d", [64, 256])
 def test_mixer_parameter_names_and_shapes_equal_mamba_ssm(d):
     m = MambaMixer(d)

@@ -360,13 +360,6 @@ def test_pack_on_the_triton_scan_folds_the_runs_and_equals_separate_runs(tmp_pat
     _check_folded(tmp_path, name, calls, steps=2, scan="triton", device=device)  # the interpreter is slow
 
 
-def _conv_stand_in(x, weight, bias, activation=None):
-    """causal-conv1d's ``causal_conv1d_fn`` on CPU: x (b, d, L), weight (d, w), bias (d,)."""
-    d, w = weight.shape
-    y = torch.nn.functional.conv1d(x, weight[:, None], bias, padding=w - 1, groups=d)[..., :x.shape[-1]]
-    return torch.nn.functional.silu(y) if activation == "silu" else y
-
-
 @pytest.mark.parametrize("name", MAMBA_MODELS)
 def test_pack_on_the_kernels_path_folds_the_runs_and_equals_separate_runs(tmp_path, name, monkeypatch):
     """The kernels path's wiring on CPU: mamba-ssm's scan and causal-conv1d replaced by stand-ins with their
@@ -377,7 +370,7 @@ def test_pack_on_the_kernels_path_folds_the_runs_and_equals_separate_runs(tmp_pa
     scan = _count_calls(calls, mamba.selective_scan_ref)
     for mod in (implementation, mamba):
         monkeypatch.setattr(mod, "_kernel_scan", scan)
-        monkeypatch.setattr(mod, "_kernel_conv", _conv_stand_in)
+        monkeypatch.setattr(mod, "_kernel_conv", mamba.causal_conv1d_ref)
     monkeypatch.setattr(mamba, "resolve_scan", lambda scan, device: "kernels")
     _check_folded(tmp_path, name, calls)
 

@@ -194,6 +194,47 @@ def test_dropout_only_in_train_mode(name):
     assert not torch.allclose(t1, e1)
 
 
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_masks_drawn_ahead_are_the_forward_s_own(name):
+    """DropoutAhead (train.compile) draws each module's mask before the step, in the order the forward calls them
+    (Grazzi's S4 calls layer l's inner dropout, then its residual dropout: not the modules' registration order):
+    the same outputs and the same generator state as masks drawn in the forward, over several steps."""
+    from mambaicl.models.base import DropoutAhead, set_dropout_generator
+
+    spec = {**SMALL[name], "dropout": 0.3}
+    x = torch.randn(4, 12, 20, generator=torch.Generator().manual_seed(1))
+    outs, states = [], []
+    for ahead in (False, True):
+        model = build_model(spec, token_dim=20, seed=0).train()
+        gen = torch.Generator().manual_seed(5)
+        set_dropout_generator(model, gen)
+        drawer = DropoutAhead(model, "cpu") if ahead else None
+        got = []
+        for _ in range(3):
+            if drawer:
+                drawer(4)
+            with torch.no_grad():
+                got.append(model(x))
+        if drawer:
+            assert len(drawer.calls) == spec["n_layer"] * (2 if name == "s4" else 1)
+            drawer.close()
+            assert all(m.drawn is None for m, _ in drawer.calls)
+        outs.append(got)
+        states.append(gen.get_state())
+    assert all(torch.equal(a, b) for a, b in zip(*outs))
+    assert torch.equal(*states)
+    assert "drawn" not in "".join(model.state_dict())  # never saved with the weights
+
+
+def test_a_mask_drawn_for_another_shape_is_an_error():
+    from mambaicl.models.base import DropoutAhead
+
+    model = build_model({**SMALL["s4"], "dropout": 0.3}, token_dim=20, seed=0).train()
+    DropoutAhead(model, "cpu")(3)
+    with pytest.raises(RuntimeError, match="drawn ahead"):
+        model(torch.randn(4, 12, 20))
+
+
 def test_default_dropouts():
     s4 = build_model({"backbone": "s4", "d_model": 8, "n_layer": 1}, 4, 0).backbone
     assert s4.dropouts[0].p == 0.1 and s4.layers[0].dropout.p == 0.1

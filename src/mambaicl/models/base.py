@@ -89,3 +89,41 @@ def set_dropout_generator(model: nn.Module, generator: torch.Generator) -> int:
     for m in modules:
         m.generator = generator
     return len(modules)
+
+
+class DropoutAhead:
+    """Draws the dropout masks of ``model``'s stochastic modules before each step, in the order its forward calls
+    them (found once, by hooks on a forward of a 2-token example in eval mode), into each module's ``drawn`` buffer
+    that its forward then reads (``s4.ChannelDropout.draw_ahead``): a compiled step (``train.compile``) then holds
+    no generator draw, which would break its graph at every such module. Each generator advances by exactly the
+    draws of the eager forward, in the same order, so the masks and the checkpointed generator states are the same.
+    ``close`` gives the modules back their in-forward draws."""
+
+    def __init__(self, model: "ICLModel", device: torch.device | str):
+        self.device = torch.device(device)
+        modules = [m for m in model.modules() if getattr(m, "uses_dropout_generator", False)]
+        calls: list[tuple[nn.Module, int]] = []  # (module, channels of its input)
+        hooks = [m.register_forward_pre_hook(lambda m, args: calls.append((m, args[0].shape[-1]))) for m in modules]
+        was_training = model.training
+        try:
+            model.eval()  # the modules draw nothing in eval mode; the hooks see every call
+            with torch.no_grad():
+                model(torch.zeros(1, 2, model.token_dim, device=self.device))
+        finally:
+            for hook in hooks:
+                hook.remove()
+            model.train(was_training)
+        if len({id(m) for m, _ in calls}) != len(calls):
+            raise RuntimeError("a dropout module runs more than once per forward: its masks cannot be drawn ahead")
+        self.calls = calls
+
+    def __bool__(self) -> bool:
+        return any(m.p > 0 for m, _ in self.calls)
+
+    def __call__(self, batch_size: int) -> None:
+        for module, channels in self.calls:
+            module.draw_ahead(batch_size, channels, self.device)
+
+    def close(self) -> None:
+        for module, _ in self.calls:
+            module.drawn = None

@@ -73,6 +73,14 @@ def _per_channel(B, d):
     return B.repeat_interleave(d // B.shape[1], dim=1)
 
 
+def causal_conv1d_ref(x, weight, bias=None, activation=None):
+    """causal-conv1d's ``causal_conv1d_fn`` in plain PyTorch (its CPU twin for tests and counts): a depthwise causal
+    convolution, x (b, d, L), weight (d, w), bias (d,), then SiLU when ``activation`` is "silu"."""
+    d, w = weight.shape
+    y = F.conv1d(x, weight[:, None], bias, padding=w - 1, groups=d)[..., :x.shape[-1]]
+    return F.silu(y) if activation == "silu" else y
+
+
 def selective_scan_ref(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False):
     """Sequential reference: h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t, y_t = <C_t, h_t> (+ D u_t) (* silu z).
 

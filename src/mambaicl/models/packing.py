@@ -138,7 +138,17 @@ def per_run_uniform(generators: Sequence[torch.Generator], shape: tuple[int, ...
                     device: torch.device) -> torch.Tensor:
     """U[0, 1) of ``shape`` for the current run: one draw from each run's generator (so each generator advances
     exactly as in its unpacked run), the current run's picked by the vmapped run index."""
+    return pick_run(stacked_uniform(generators, shape, device))
+
+
+def stacked_uniform(generators: Sequence[torch.Generator], shape: tuple[int, ...],
+                    device: torch.device) -> torch.Tensor:
+    """(K, *shape): one U[0, 1) draw of ``shape`` from each run's generator, in run order."""
+    return torch.stack([torch.rand(shape, device=g.device, generator=g).to(device) for g in generators])
+
+
+def pick_run(per_run: torch.Tensor) -> torch.Tensor:
+    """The current run's slice of a (K, ...) tensor, picked by the vmapped run index of the pack's forward."""
     if _run_index is None:
         raise RuntimeError("a packed dropout module ran outside the pack's forward (no run index in scope)")
-    draws = torch.stack([torch.rand(shape, device=g.device, generator=g).to(device) for g in generators])
-    return draws.index_select(0, _run_index.reshape(1)).squeeze(0)
+    return per_run.index_select(0, _run_index.reshape(1)).squeeze(0)

@@ -36,7 +36,7 @@ from torch import nn
 
 from .base import Backbone
 from .blocks import ResidualStack
-from .packing import per_run_uniform
+from .packing import per_run_uniform, pick_run, stacked_uniform
 
 
 def _uniform_(t: torch.Tensor, bound: float, generator: torch.Generator) -> None:
@@ -58,6 +58,10 @@ class ChannelDropout(nn.Module):
     Masks come from ``self.generator`` (set by the trainer through
     ``mambaicl.models.set_dropout_generator`` and checkpointed with it), never from the global RNG;
     without one, a generator seeded 0 on the input's device is created on first use.
+
+    Under ``train.compile`` the masks are drawn ahead of the compiled step (``draw_ahead``, called in the forward's
+    order by ``models.base.DropoutAhead``) into the buffer ``drawn``, which the forward reads: a draw from a
+    ``torch.Generator`` inside the graph would break it in two at every such module. Same draws, same masks.
     """
 
     uses_dropout_generator = True
@@ -70,18 +74,44 @@ class ChannelDropout(nn.Module):
         self.generator: torch.Generator | None = None
         # In a pack of K runs (training.pack): one generator per run, set by packing.set_pack_dropout_generators
         self.pack_generators: list[torch.Generator] | None = None
+        # keep masks drawn ahead of the step: (B, 1, H), (K, B, 1, H) in a pack; None: drawn in the forward
+        self.register_buffer("drawn", None, persistent=False)
+
+    def _generator(self, device: torch.device) -> torch.Generator:
+        if self.generator is None:
+            self.generator = torch.Generator(device=device).manual_seed(0)
+        return self.generator
+
+    def draw_ahead(self, batch_size: int, channels: int, device: torch.device) -> None:
+        """Draw the next step's keep mask into ``drawn`` (in place once allocated: a CUDA graph reads it there),
+        exactly the draw the forward would make; nothing when the forward would draw nothing."""
+        if not self.training or self.p == 0.0:
+            return
+        shape = (batch_size, 1, channels)
+        if self.pack_generators is not None:
+            keep = stacked_uniform(self.pack_generators, shape, device) >= self.p
+        else:
+            gen = self._generator(device)
+            keep = torch.rand(*shape, device=gen.device, generator=gen).to(device) >= self.p
+        if self.drawn is None or self.drawn.shape != keep.shape:
+            self.drawn = keep
+        else:
+            self.drawn.copy_(keep)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
         shape = (x.shape[0], 1, x.shape[-1])
-        if self.pack_generators is not None:
+        if self.drawn is not None:
+            keep = self.drawn if self.pack_generators is None else pick_run(self.drawn)
+            if keep.shape != shape:
+                raise RuntimeError(f"channel dropout: a mask of shape {tuple(keep.shape)} was drawn ahead for an "
+                                   f"input needing {shape}")
+        elif self.pack_generators is not None:
             keep = per_run_uniform(self.pack_generators, shape, x.device) >= self.p
-            return x * keep.to(x.dtype) / (1.0 - self.p)
-        if self.generator is None:
-            self.generator = torch.Generator(device=x.device).manual_seed(0)
-        gen = self.generator
-        keep = torch.rand(*shape, device=gen.device, generator=gen).to(x.device) >= self.p
+        else:
+            gen = self._generator(x.device)
+            keep = torch.rand(*shape, device=gen.device, generator=gen).to(x.device) >= self.p
         return x * keep.to(x.dtype) / (1.0 - self.p)
 
 

@@ -24,7 +24,7 @@ from ..config import spec_hash
 from ..errors import ConfigError, MambaICLError
 from ..models import ICLModel, build_model
 from ..models.mamba import log_scan_implementation, set_scan
-from ..models.base import set_dropout_generator
+from ..models.base import DropoutAhead, set_dropout_generator
 from ..models.fused_ops import fuse_for_device, log_fused_ops
 from ..tasks import Task, task_from_spec
 from .checkpoints import BackgroundSaver, atomic_save, load_checkpoint
@@ -217,6 +217,8 @@ def train(
     shapes = curriculum_shapes(curriculum, steps)
     forward_loss = compile_step(forward_loss_fn(run_parts, device), compile_mode, device, shapes)
     print(describe_compile(compile_mode, shapes))
+    # compiled: dropout masks drawn before each step, not inside the graph (models.base.DropoutAhead)
+    ahead = DropoutAhead(model, device) if compile_mode != "eager" else None
     end = steps if stop_after is None else min(steps, start + stop_after)
     model.train()
     log_every = spec["log_every"]
@@ -242,6 +244,8 @@ def train(
         for step in bar:
             n_dims, n_points = curriculum.at(step)
             batch = task.sample(spec["batch_size"], n_points, data_gen, n_dims_active=n_dims)
+            if ahead:
+                ahead(spec["batch_size"])
             begin_step(compile_mode)
             loss = forward_loss(batch)
             newly_bad = ~torch.isfinite(loss.detach()) & (bad_step < 0)
@@ -267,6 +271,8 @@ def train(
                 mf.flush()
                 saver.save(checkpoint_dict(run_parts, h, done, elapsed + time.perf_counter() - t0, run), ckpt_path)
     bar.close()
+    if ahead:
+        ahead.close()
     if end == steps:
         metrics_path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(work_metrics, metrics_path)

@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from ..config import spec_hash
 from ..models import ICLModel, build_model
+from ..models.base import DropoutAhead
 from ..models.packing import run_index_scope, set_pack_dropout_generators
 from ..tasks import Task
 from .checkpoints import BackgroundSaver, atomic_save
@@ -123,6 +124,8 @@ class PackedStep:
             self.leaves[name] = leaf
         self.buffers = [dict(r.model.named_buffers()) for r in self.runs]
         set_pack_dropout_generators(template, [r.dropout_gen for r in self.runs])
+        # compiled: the K runs' dropout masks drawn before the step, not inside the graph (models.base.DropoutAhead)
+        self.ahead = DropoutAhead(template, self.device) if compile_mode != "eager" else None
         self.run_index = torch.arange(len(self.runs), device=self.device)
 
         def forward(state: dict, tokens: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -157,6 +160,8 @@ class PackedStep:
                 raise ValueError(f"packed runs give token sequences of different shapes {[t.shape for t in tokens]}; "
                                  "their tasks do not share a token layout (train.pack groups them wrongly)")
             tokens = torch.stack(tokens)
+        if self.ahead:
+            self.ahead(tokens.shape[1])
         begin_step(self.compile_mode)
         losses = self.packed_losses(state, tokens, batches)  # (K,)
         for leaf in self.leaves.values():
@@ -175,8 +180,10 @@ class PackedStep:
         return losses.detach().clone(), lrs  # a copy: a CUDA graph's next replay overwrites its output
 
     def close(self) -> None:
-        """Give the template back its unpacked dropout (no per-run generators)."""
+        """Give the template back its unpacked dropout (no per-run generators, masks drawn in the forward)."""
         set_pack_dropout_generators(self.template, None)
+        if self.ahead:
+            self.ahead.close()
 
 
 def open_pack(specs: list[dict], device: torch.device | str, scan: str = "auto", log: bool = False,
@@ -302,3 +309,4 @@ def _advance(group: list[_Run], template: ICLModel, start: int, stop: int, end: 
         bar.update(1)  # the groups' step ranges follow each other: the bar counts the pack's slowest run
     for i, r in enumerate(group):
         r.bad_step, r.bad_loss = bad_step[i], bad_loss[i]
+    packed_step.close()
