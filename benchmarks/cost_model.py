@@ -155,6 +155,15 @@ def _per_token_block(fc, moved: float) -> float:
     return moved / (fc.batch * fc.tokens * fc.n_layer)
 
 
+def graph_breaks(backbone: str, n_layer: int, fc) -> float:
+    """Untraceable calls per step of ``n_layer`` blocks of ``backbone`` under train.compile: mamba-ssm's scan and causal-conv1d (pybind functions
+    inside autograd Functions; the fusion count's opaque ops, forward and backward, scaled to the run type's blocks)
+    on the Mamba-family backbones. RWKV's Triton WKV is taken to trace (dynamo compiles user Triton kernels)."""
+    if backbone not in cost.MAMBA_BACKBONES:
+        return 0.0
+    return fc.opaque_kernels / fc.n_layer * n_layer
+
+
 def fmt_h(x: float) -> str:
     return f"{x:,.1f}" if x >= 10 else f"{x:.3g}"
 
@@ -243,7 +252,8 @@ def main(argv: list[str] | None = None, out=None) -> dict:
         compiled = None
         if fc:  # counted bytes instead of the analytic rule; the compiled step from the same counts
             model = model.with_bytes(_per_token_block(fc, fc.eager_bytes))
-            compiled = model.compiled(fc.kernel_ratio, _per_token_block(fc, fc.compiled_bytes))
+            compiled = model.compiled(fc.kernel_ratio, _per_token_block(fc, fc.compiled_bytes),
+                                      breaks=graph_breaks(rt.backbone, rt.n_layer, fc))
         models[id(rt)] = (model, src, compiled)
         ms, ms_prop = model.pack_ms(1), step_model.proportional_pack_ms(model, 1)
         # without mamba-ssm and triton (pessimistic rule, as the own scan was measured): Mamba blocks on the own
@@ -392,13 +402,16 @@ def main(argv: list[str] | None = None, out=None) -> dict:
           "bytes above use the eager counts where given (the analytic rule's "
           f"{cost.ACT_PASSES} x {cost.ACT_TENSORS} fp32 tensors otherwise). The compiled path: shared kernels x "
           "the kernel ratio at the fused bytes, replayed as CUDA graphs (train.compile: graphs; no host time per "
-          "kernel), the per-run kernels eager. A CPU proxy: inductor's C++ fusion, not its Triton one.")
+          "kernel), the per-run kernels eager; in the Mamba family mamba-ssm's scan and causal-conv1d break the graph "
+          "(pybind calls dynamo cannot trace): each call eager, plus one graph launch more (the 'breaks/block' column: "
+          "forward and backward, 4 per Mamba mixer). A CPU proxy: inductor's C++ fusion, not its Triton one.")
         p(f"  {'backbone':16} {'width':>5} {'eager k':>8} {'fused k':>8} {'k ratio':>7} {'eager B/tok':>11} "
-          f"{'fused B/tok':>11} {'B ratio':>7} {'rule B/tok':>10}")
+          f"{'fused B/tok':>11} {'B ratio':>7} {'rule B/tok':>10} {'breaks/block':>12}")
         for key, fc in sorted(counts.items()):
             p(f"  {fc.backbone:16} {fc.d_model:>5} {fc.eager_kernels:>8} {fc.compiled_kernels:>8} {fc.kernel_ratio:>7.2f} "
               f"{_per_token_block(fc, fc.eager_bytes):>11,.0f} {_per_token_block(fc, fc.compiled_bytes):>11,.0f} "
-              f"{fc.byte_ratio:>7.2f} {cost.ACT_PASSES * cost.ACT_TENSORS * 4 * fc.d_model:>10,}")
+              f"{fc.byte_ratio:>7.2f} {cost.ACT_PASSES * cost.ACT_TENSORS * 4 * fc.d_model:>10,} "
+              f"{graph_breaks(fc.backbone, 1, fc):>12g}")
         missing = sorted({f"{rt.backbone}@{rt.d_model}" for rt in types} - set(counts))
         if missing:
             p(f"  not counted (analytic bytes, eager only): {', '.join(missing)}")

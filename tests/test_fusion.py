@@ -116,6 +116,10 @@ def test_the_compiled_step_fuses_the_shared_kernels_and_replays_them():
     assert graphs.busy_ms(8) == pytest.approx(fused.busy_ms(8))
     # only the per-run kernels (and the buffers' stacks) are launched one by one, plus one launch per graph
     assert graphs.launches(8) == pytest.approx(2 + 8 * m.per_run + m.stack)
+    # 96 untraceable calls (mamba-ssm's scan and conv, forward and backward, 24 blocks): each eager, each a graph more
+    broken = m.compiled(0.5, fused.act_bytes, graphs=True, breaks=96)
+    assert broken.launches(8) == pytest.approx(graphs.launches(8) + 2 * 96)
+    assert broken.busy_ms(8) == pytest.approx(graphs.busy_ms(8))
 
 
 def _script():
@@ -139,6 +143,17 @@ def test_the_cost_model_prints_the_fusion_counts_and_the_compiled_path():
     plain = mod.main(config + ["--fusion", "none"], out=none)
     assert none.getvalue().strip().splitlines()[-1] == f"estimated packed GPU-hours: {mod.num(plain['packed'])}"
     assert "no fusion counts (--fusion none)" in none.getvalue()
+
+
+def test_mamba_ssm_s_calls_break_the_compiled_graph_in_the_model():
+    """The committed counts' opaque calls (mamba-ssm's scan and causal-conv1d, forward and backward): 4 per Mamba
+    mixer and step in the Mamba family, none elsewhere (RWKV's Triton WKV is taken to trace)."""
+    mod = _script()
+    counts = fusion.read_counts(mod.FUSION_COUNTS)
+    assert mod.graph_breaks("mamba", 24, counts["mamba@256"]) == 4 * 24
+    assert mod.graph_breaks("standard_hybrid", 4, counts["standard_hybrid@128"]) == 2 * 4  # half its blocks
+    assert mod.graph_breaks("rwkv", 12, counts["rwkv@256"]) == 0
+    assert mod.graph_breaks("gpt2", 12, counts["gpt2@256"]) == 0
 
 
 def test_a_damaged_fusion_file_is_an_error_naming_it(tmp_path):

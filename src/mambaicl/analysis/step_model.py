@@ -94,14 +94,15 @@ class StepModel:
         new.scale = self.scale * self._busy_s(self.tokens_measured, 1) / new._busy_s(self.tokens_measured, 1)
         return new
 
-    def compiled(self, kernel_ratio: float, act_bytes: float, graphs: bool = True) -> StepModel:
+    def compiled(self, kernel_ratio: float, act_bytes: float, graphs: bool = True, breaks: float = 0.0) -> StepModel:
         """The step under ``train.compile``: the shared kernels fused to ``kernel_ratio`` of their count, moving
         ``act_bytes`` per token and block (``analysis.fusion``'s counts); with ``graphs`` replayed from CUDA graphs
-        (one launch each for the forward and the backward graph). The per-run kernels (sampling, clipping, Adam)
-        stay eager; the calibration (``scale``) is kept."""
+        (one launch each for the forward and the backward graph). ``breaks``: calls per step (forward and backward)
+        that dynamo cannot trace, each run eagerly between two graphs: one launch of its own and one more graph
+        launch. The per-run kernels (sampling, clipping, Adam) stay eager; the calibration (``scale``) is kept."""
         shared = self.shared * kernel_ratio
         return replace(self, kernels=shared + self.per_run, act_bytes=act_bytes,
-                       replayed=max(0.0, shared - 2) if graphs else 0.0)
+                       replayed=max(0.0, shared - 2 - 2 * breaks) if graphs else 0.0)
 
     def host_ms(self, k: int = 1) -> float:
         return self.launches(k) * self.host_per_kernel_s * 1e3
