@@ -103,6 +103,9 @@ class DropoutAhead:
         self.device = torch.device(device)
         modules = [m for m in model.modules() if getattr(m, "uses_dropout_generator", False)]
         calls: list[tuple[nn.Module, int]] = []  # (module, channels of its input)
+        self.calls = calls
+        if not modules:  # nothing to draw: no forward needed
+            return
         hooks = [m.register_forward_pre_hook(lambda m, args: calls.append((m, args[0].shape[-1]))) for m in modules]
         was_training = model.training
         try:
@@ -115,7 +118,6 @@ class DropoutAhead:
             model.train(was_training)
         if len({id(m) for m, _ in calls}) != len(calls):
             raise RuntimeError("a dropout module runs more than once per forward: its masks cannot be drawn ahead")
-        self.calls = calls
 
     def __bool__(self) -> bool:
         return any(m.p > 0 for m, _ in self.calls)
