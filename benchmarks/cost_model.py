@@ -456,7 +456,8 @@ def main(argv: list[str] | None = None, out=None) -> dict:
     speedups = cost.compile_speedups(rows)
     if speedups:
         p("  train.compile, measured (the device check's compile phase; speed-up of a step against eager, not applied "
-          "to the totals): " + ", ".join(f"{b} K={k} {mode} {x:.2f}x" for b, k, mode, x in speedups))
+          "to the totals): " + ", ".join(f"{b} K={k} {mode} {x:.2f}x" + ("" if breaks is None else f" ({breaks} graph breaks)")
+                                        for b, k, mode, x, breaks in speedups))
     if counts:
         p(f"  packed, train.compile: graphs, up to {slots_max} packs sharing the GPU (fusion counted on CPU, a model): "
           f"{fmt_h(totals['compiled'])}")

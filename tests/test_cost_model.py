@@ -261,11 +261,12 @@ def test_without_triton_rwkv_runs_its_python_loop():
 def test_compile_speedups_pair_each_mode_with_eager_of_the_same_step():
     base = {"phase": "compile", "backbone": "mamba", "precision": "fp32", "impl": "mamba:kernels", "pack_k": 8}
     rows = [{**base, "compile": "eager", "ms_per_step": 40.0}, {**base, "compile": "fused", "ms_per_step": 20.0},
-            {**base, "compile": "graphs", "ms_per_step": 16.0}, {**base, "compile": "graphs", "error": "x"},
+            {**base, "compile": "graphs", "ms_per_step": 16.0, "graph_breaks": 96},
+            {**base, "compile": "graphs", "error": "x"},
             {**base, "compile": "fused", "ms_per_step": 10.0, "tiny": True},
             {**base, "pack_k": 1, "compile": "fused", "ms_per_step": 5.0},  # no eager row at K = 1
             {**base, "phase": "pack", "compile": "fused", "ms_per_step": 1.0}]
-    assert cost.compile_speedups(rows) == [("mamba", 8, "fused", 2.0), ("mamba", 8, "graphs", 2.5)]
+    assert cost.compile_speedups(rows) == [("mamba", 8, "fused", 2.0, None), ("mamba", 8, "graphs", 2.5, 96)]
     # the totals never read compiled rows as the eager step
     assert cost.index_measurements(rows, lambda r: ("mamba", 256, 24)) == {}
 

@@ -391,6 +391,8 @@ def test_bench_steps_times_compiled_steps(tmp_path, monkeypatch):
     assert all("error" not in r for r in rows), rows
     assert rows[1]["loss"] == pytest.approx(rows[0]["loss"], rel=1e-5)
     assert rows[3]["losses"] == pytest.approx(rows[2]["losses"], rel=1e-5)
+    # dynamo's counts of the compiled rows: the own scan's loop stays eager, a break per Mamba block
+    assert "graph_breaks" not in rows[0] and rows[1]["graph_breaks"] >= 1 and rows[1]["graphs"] >= 2
 
 
 def test_share_gpu_plan(capsys):
@@ -504,11 +506,11 @@ def test_summary_tabulates_compile_modes_against_eager():
             "path": "auto", "impl": "mamba:kernels", "pack_k": 8}
     rows = [{**base, "compile": "eager", "ms_per_step": 40.0, "gpu_kernels_per_step": 3000, "losses": [1.0, 2.0]},
             {**base, "compile": "fused", "ms_per_step": 20.0, "gpu_kernels_per_step": 1200, "warmup_s": 61.0,
-             "losses": [1.0, 2.00002]},
+             "losses": [1.0, 2.00002], "graph_breaks": 96, "graphs": 97},
             {**base, "compile": "graphs", "error": "RuntimeError: capture failed"}]
     text = rp.summary_text(rows)
     table = text.split("## Compiled training step", 1)[1]
-    assert "| mamba | 8 | fp32 | mamba:kernels | 40.0 | 3000 | 20.0 | 1200 | 2.0 | 61.0 |  |  |  |  | 2e-05 |" in table
+    assert "| mamba | 8 | fp32 | mamba:kernels | 40.0 | 3000 | 20.0 | 1200 | 2.0 | 61.0 |  |  |  |  | 96 | 2e-05 |" in table
     assert "graphs: RuntimeError: capture failed" in table
     assert "## Packed training" not in text  # compile rows are not the pack phase's
 

@@ -262,6 +262,10 @@ def main(argv: list[str] | None = None) -> int:
             lifted = (1 << 40) if plan["path"] == "fallback1" else None  # no cap on the own scan's chunks at all
             mamba_mod._SelectiveScanFn.chunk_bytes = lifted or chunk_defaults[0]
             mamba_mod._SelectiveScanFn.chunk_bytes_cuda = lifted or chunk_defaults[1]
+            compiling = plan["compile"] != "eager"
+            if compiling:  # dynamo's counters of this row's compilation (read after the warm-up, which compiles)
+                from torch._dynamo.utils import counters
+                counters.clear()
             if k is None:
                 step, models = make_step(plan["pair"], plan["precision"], plan["path"], plan["compile"])
             else:
@@ -276,6 +280,9 @@ def main(argv: list[str] | None = None) -> int:
                 step()
             sync()
             row["warmup_s"] = round(time.perf_counter() - t0, 3)
+            if compiling:  # graph breaks (mamba-ssm's pybind kernels, say) split the step into more graphs
+                row["graph_breaks"] = sum(counters["graph_break"].values())
+                row["graphs"] = counters["stats"]["unique_graphs"]
             if args.barrier:
                 row["barrier_wait_s"] = round(wait_at_barrier(args.barrier), 3)
             if dev.type == "cuda":

@@ -342,15 +342,18 @@ def compile_table(rows: list[dict]) -> list[str]:
         ref = eager.get("losses") or ([eager["loss"]] if "loss" in eager else None)
         diff = max((abs(a - b) for ls in losses if ls and ref for a, b in zip(ls, ref)), default=None)
         errors = "; ".join(f"{m}: {r['error'][:80]}" for m, r in modes.items() if r.get("error"))
-        lines.append([backbone, k or 1, precision, impl] + cells + [None if diff is None else float(f"{diff:.2g}"),
+        breaks = next((r["graph_breaks"] for m, r in modes.items() if m != "eager" and "graph_breaks" in r), None)
+        lines.append([backbone, k or 1, precision, impl] + cells + [breaks, None if diff is None else float(f"{diff:.2g}"),
                                                                      errors or None])
     return ["## Compiled training step (train.compile)", "",
             "The trainer's step with its forward and loss through torch.compile: fused (inductor's kernels) and graphs "
             "(those replayed as CUDA graphs) against eager; ms per (pack) step, GPU kernels per step, speed-up against "
-            "eager, compile s (the warm-up steps, compilation included) and the largest loss difference to eager.",
+            "eager, compile s (the warm-up steps, compilation included), dynamo's graph breaks (each an untraced call "
+            "between two graphs: mamba-ssm's pybind kernels, the own scan's loop) and the largest loss difference to "
+            "eager.",
             ""] + _table(["backbone", "K", "prec", "runs on", "eager ms", "eager kernels", "fused ms", "fused kernels",
                           "fused speed-up", "fused compile s", "graphs ms", "graphs kernels", "graphs speed-up",
-                          "graphs compile s", "max loss diff", "error"], lines) + [""]
+                          "graphs compile s", "graph breaks", "max loss diff", "error"], lines) + [""]
 
 
 def roofline_table(rows: list[dict]) -> list[str]:

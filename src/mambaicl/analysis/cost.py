@@ -206,9 +206,10 @@ def index_measurements(rows: list[dict], shape_of) -> dict[tuple, Measured]:
     return out
 
 
-def compile_speedups(rows: list[dict]) -> list[tuple[str, int, str, float]]:
-    """(backbone, K, mode, eager ms / mode ms) from the device check's ``compile`` phase (fp32, on the device),
-    for the fused and graphs rows that ran beside an eager row of the same backbone, K and implementation."""
+def compile_speedups(rows: list[dict]) -> list[tuple[str, int, str, float, int | None]]:
+    """(backbone, K, mode, eager ms / mode ms, graph breaks or None where unrecorded) from the device check's
+    ``compile`` phase (fp32, on the device), for the fused and graphs rows that ran beside an eager row of the same
+    backbone, K and implementation."""
     comp = [r for r in rows if r.get("phase") == "compile" and r.get("precision") == "fp32" and not r.get("tiny")
             and r.get("ms_per_step") and not r.get("error")]
     eager = {(r.get("backbone"), r.get("pack_k") or 1, r.get("impl")): r["ms_per_step"] for r in comp
@@ -217,7 +218,7 @@ def compile_speedups(rows: list[dict]) -> list[tuple[str, int, str, float]]:
     for r in comp:
         key = (r.get("backbone"), r.get("pack_k") or 1, r.get("impl"))
         if r.get("compile") != "eager" and key in eager:
-            out.append((key[0], key[1], r["compile"], eager[key] / r["ms_per_step"]))
+            out.append((key[0], key[1], r["compile"], eager[key] / r["ms_per_step"], r.get("graph_breaks")))
     return out
 
 
