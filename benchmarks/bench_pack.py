@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from mambaicl.analysis import fusion
 from mambaicl.training.loop import train
 from mambaicl.training.pack import train_pack
 
@@ -69,11 +70,6 @@ def time_pack(specs: list[dict]) -> float:
         return time.perf_counter() - t0
 
 
-NO_KERNEL = {"aten::as_strided", "aten::view", "aten::_unsafe_view", "aten::empty", "aten::empty_strided",
-             "aten::resolve_conj", "aten::resolve_neg", "aten::result_type", "aten::_local_scalar_dense", "aten::to",
-             "aten::alias", "aten::detach", "aten::lift_fresh", "aten::set_"}
-
-
 def kernel_ops(step, n_dims: int, n_points: int) -> tuple[int, int]:
     """(ops outside the optimiser step, ops inside it) of one packed step that would run a kernel."""
     from torch.profiler import ProfilerActivity, profile
@@ -83,7 +79,7 @@ def kernel_ops(step, n_dims: int, n_points: int) -> tuple[int, int]:
         step(n_dims, n_points)
     counts = [0, 0]
     for e in prof.events():
-        if e.name.startswith("aten::") and not e.cpu_children and e.name not in NO_KERNEL:
+        if e.name.startswith("aten::") and not e.cpu_children and e.name not in fusion.NO_KERNEL:
             parent, in_opt = e.cpu_parent, False
             while parent is not None and not in_opt:
                 in_opt, parent = parent.name.startswith("Optimizer.step"), parent.cpu_parent

@@ -34,6 +34,17 @@ def test_a_chain_of_elementwise_ops_fuses_into_fewer_kernels_moving_fewer_bytes(
     assert compiled["bytes"] < eager["bytes"] / 2
 
 
+def test_the_eager_count_leaves_out_what_moves_no_bytes():
+    """A reshape of a transposed tensor copies it once (``clone``) and then views the copy (``_unsafe_view``, a view
+    autograd does not track as one): one kernel reading and writing the tensor, not two."""
+    x = torch.randn(64, 32)
+    with fusion._EagerCount() as count:
+        x.t().reshape(-1)
+        x.view(-1)  # a view: nothing
+        torch.empty(10)  # an allocation: nothing
+    assert (count.kernels, count.bytes) == (1, 2 * x.numel() * 4)
+
+
 @needs_cxx
 def test_an_opaque_kernel_is_one_op_each_way_in_both_counts():
     op = fusion.opaque("test_scale", lambda a, b: a * b.sum(), 2)

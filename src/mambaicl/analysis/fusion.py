@@ -32,8 +32,12 @@ from pathlib import Path
 
 import torch
 
-SKIP = {"aten::empty", "aten::empty_strided", "aten::detach", "aten::_local_scalar_dense", "aten::lift_fresh",
-        "aten::alias", "aten::resolve_conj", "aten::resolve_neg", "aten::set_"}
+# aten ops that launch no kernel and move no bytes: views (``_unsafe_view`` too, which autograd does not treat as
+# one: a reshape's copy is the ``clone`` before it), allocations, scalar reads, dtype queries. The eager count skips
+# them (and every op whose schema is a view); benchmarks/bench_pack.py's profiler count too.
+NO_KERNEL = {"aten::as_strided", "aten::view", "aten::_unsafe_view", "aten::empty", "aten::empty_strided",
+             "aten::resolve_conj", "aten::resolve_neg", "aten::result_type", "aten::_local_scalar_dense", "aten::to",
+             "aten::alias", "aten::detach", "aten::lift_fresh", "aten::set_"}
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,7 @@ class _EagerCount(torch.utils._python_dispatch.TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         name = func._schema.name
-        if func.is_view or name in SKIP:
+        if func.is_view or name in NO_KERNEL:
             return out
         seen, moved = set(), 0
         for t in torch.utils._pytree.tree_leaves((args, kwargs, out)):
