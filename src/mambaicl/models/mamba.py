@@ -4,7 +4,7 @@ Three implementations of the selective scan share one signature (mamba-ssm's ``s
 u, delta: (batch, d_inner, L); A: (d_inner, d_state); B, C: (batch, d_state, L), or grouped
 (batch, G, d_state, L), channel c reading group c // (d_inner / G): the layout a pack folds its runs into):
 
-- ``selective_scan_ref``: a plain loop over time with autograd; the ground truth for tests (float64-capable);
+- ``selective_scan_ref`` (``mamba_reference``): a plain loop over time with autograd; the tests' ground truth;
 - ``selective_scan_cpu``: a custom autograd Function (``_SelectiveScanFn``) whose forward runs the recurrence
   without building a graph and whose backward is an explicit reverse-time recurrence (spec 9.3);
 - mamba-ssm's fused CUDA kernel, used by ``selective_scan`` only for CUDA tensors when ``mamba_ssm`` imports;
@@ -28,6 +28,12 @@ from torch.autograd.function import once_differentiable
 
 from .base import Backbone
 from .blocks import ResidualStack
+from .mamba_reference import (  # noqa: F401 - the references re-exported: the tests and benchmarks use them here
+    _gate,
+    _prepare_delta,
+    causal_conv1d_ref,
+    selective_scan_ref,
+)
 from .packing import GROUP, fold_runs, per_run
 
 from .implementation import (  # noqa: F401 - re-exported: the jobs, tests and the image's check use them here
@@ -49,58 +55,6 @@ from .implementation import (  # noqa: F401 - re-exported: the jobs, tests and t
 # ----------------------------------------------------------------------------------------------------------
 # Selective scan
 # ----------------------------------------------------------------------------------------------------------
-
-def _prepare_delta(delta, delta_bias, delta_softplus):
-    if delta_bias is not None:
-        delta = delta + delta_bias[..., None]  # delta: (b, d, L); bias: (d,)
-    return F.softplus(delta) if delta_softplus else delta
-
-
-def _gate(y, u, D, z):
-    if D is not None:
-        y = y + u * D[..., None]
-    if z is not None:
-        y = y * F.silu(z)
-    return y
-
-
-def _per_channel(B, d):
-    """B or C as (b, 1, n, L) (shared by all channels) or, grouped, (b, d, n, L): channel c gets group c // (d / G)."""
-    if B.dim() == 3:
-        return B[:, None]
-    if d % B.shape[1]:
-        raise ValueError(f"grouped B/C {tuple(B.shape)}: {B.shape[1]} groups do not divide {d} channels")
-    return B.repeat_interleave(d // B.shape[1], dim=1)
-
-
-def causal_conv1d_ref(x, weight, bias=None, activation=None):
-    """causal-conv1d's ``causal_conv1d_fn`` in plain PyTorch (its CPU twin for tests and counts): a depthwise causal
-    convolution, x (b, d, L), weight (d, w), bias (d,), then SiLU when ``activation`` is "silu"."""
-    d, w = weight.shape
-    y = F.conv1d(x, weight[:, None], bias, padding=w - 1, groups=d)[..., :x.shape[-1]]
-    return F.silu(y) if activation == "silu" else y
-
-
-def selective_scan_ref(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False):
-    """Sequential reference: h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t, y_t = <C_t, h_t> (+ D u_t) (* silu z).
-
-    B, C: (b, N, L), or grouped (b, G, N, L) with channel c reading group c // (d / G) (mamba-ssm's layout).
-    Computes in the inputs' promoted dtype (at least float32), so float64 inputs give a float64 reference;
-    returns the promoted dtype of u and A (float32 for half-precision u with a float32 A, as the kernel's tests).
-    """
-    dtype = torch.promote_types(torch.promote_types(u.dtype, A.dtype), torch.float32)
-    out_dtype = torch.promote_types(u.dtype, A.dtype)
-    u, delta, A, B, C = (t.to(dtype) for t in (u, delta, A, B, C))
-    delta = _prepare_delta(delta, None if delta_bias is None else delta_bias.to(dtype), delta_softplus)
-    B, C = _per_channel(B, u.shape[1]), _per_channel(C, u.shape[1])  # (b, 1 or d, n, L)
-    h = u.new_zeros(u.shape[0], u.shape[1], A.shape[1])  # (b, d, n)
-    ys = []
-    for t in range(u.shape[2]):
-        h = torch.exp(delta[:, :, t, None] * A) * h + (delta[:, :, t] * u[:, :, t])[..., None] * B[..., t]
-        ys.append((h * C[..., t]).sum(-1))
-    y = torch.stack(ys, dim=-1)  # (b, d, L)
-    return _gate(y, u, None if D is None else D.to(dtype), None if z is None else z.to(dtype)).to(out_dtype)
-
 
 class _SelectiveScanFn(torch.autograd.Function):
     """Core scan in time-major layout, state kept as (T, batch, d_state, d_inner) so d_inner is innermost.
@@ -346,15 +300,26 @@ class MambaMixer(nn.Module):
         """mamba-ssm's unfused-projection path with the CUDA kernels (layouts: (b, channels, L)). In a pack the
         projections stay vmapped (batched matmuls) and the conv and the scan run once for all K runs, folded into
         the channels (``packing.fold_runs``; B, C grouped per run)."""
-        xz = self.in_proj(x).transpose(1, 2)  # (b, 2 d_inner, L)
-        xs, z = xz.chunk(2, dim=1)
-        xs = fold_runs(_conv_silu, (1, 0, 0), 1, xs.contiguous(), self.conv1d.weight[:, 0, :], self.conv1d.bias)
-        x_dbl = self.x_proj(xs.transpose(1, 2))  # (b, L, r + 2n)
-        dt, Bm, Cm = x_dbl.split([self.dt_rank, self.d_state, self.d_state], dim=-1)
-        dt = (dt @ self.dt_proj.weight.t()).transpose(1, 2)  # bias is added inside the kernel
+        b, length, _ = x.shape
+        di, r, n = self.d_inner, self.dt_rank, self.d_state
+
+        def time_last(t):  # (c, b L) -> (b, c, L), a view with time contiguous
+            return t.view(t.shape[0], b, length).transpose(0, 1)
+
+        # The projections as W @ x^T, as mamba-ssm's unfused path computes them: (b, c, L) views with time contiguous
+        # that the conv and the scan take as they are (a (b, L, c) output needed a copy each, two in a pack, where the
+        # K runs now fold into the channels as views); in_proj as two products so that x and z each fold whole.
+        x_t = x.reshape(b * length, -1).t()  # (d, b L), a view
+        w_x, w_z = self.in_proj.weight.chunk(2)  # chunk, not slices: one cat in the backward, not a zero fill each
+        xs, z = time_last(w_x @ x_t), time_last(w_z @ x_t)  # (b, d_inner, L)
+        xs = fold_runs(_conv_silu, (1, 0, 0), 1, xs, self.conv1d.weight[:, 0, :], self.conv1d.bias)
+        x_dbl = self.x_proj.weight @ xs.transpose(0, 1).reshape(di, b * length)  # (r + 2n, b L): one copy of xs
+        dt, Bm, Cm = x_dbl.split([r, n, n])
+        dt = time_last(self.dt_proj.weight @ dt)  # (b, d_inner, L); the bias is added inside the kernel
+        Bm, Cm = time_last(Bm), time_last(Cm)  # (b, n, L)
         A = -torch.exp(self.A_log.float())
-        y = fold_runs(_scan_softplus, _SCAN_FOLD[:-1], 1, xs, dt.contiguous(), A, Bm.transpose(1, 2).contiguous(),
-                      Cm.transpose(1, 2).contiguous(), self.D.float(), z.contiguous(), self.dt_proj.bias.float())
+        y = fold_runs(_scan_softplus, _SCAN_FOLD[:-1], 1, xs, dt, A, Bm, Cm, self.D.float(), z,
+                      self.dt_proj.bias.float())
         return self.out_proj(y.transpose(1, 2))
 
 
