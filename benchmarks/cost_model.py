@@ -156,9 +156,10 @@ def _per_token_block(fc, moved: float) -> float:
 
 
 def graph_breaks(backbone: str, n_layer: int, fc) -> float:
-    """Untraceable calls per step of ``n_layer`` blocks of ``backbone`` under train.compile: mamba-ssm's scan and causal-conv1d (pybind functions
-    inside autograd Functions; the fusion count's opaque ops, forward and backward, scaled to the run type's blocks)
-    on the Mamba-family backbones. RWKV's Triton WKV is taken to trace (dynamo compiles user Triton kernels)."""
+    """Untraceable calls per step of ``n_layer`` blocks of ``backbone`` under train.compile: mamba-ssm's scan and
+    causal-conv1d (pybind functions inside autograd Functions; the fusion count's opaque ops, forward and backward,
+    per block) on the Mamba-family backbones. RWKV's Triton WKV is taken to trace (dynamo compiles user Triton
+    kernels)."""
     if backbone not in cost.MAMBA_BACKBONES:
         return 0.0
     return fc.opaque_kernels / fc.n_layer * n_layer

@@ -18,9 +18,9 @@ dimension. Plain PyTorch ops batch by themselves; two things in the models need 
   c reads group c // C). One launch per layer for all K runs; each run's b examples stay at batch 0 .. b - 1.
 - S4's ``ChannelDropout`` draws masks from a generator: in a pack each run keeps its own dropout generator.
   ``set_pack_dropout_generators`` gives every dropout module the K generators; ``run_index_scope`` makes the
-  vmapped run index visible to them; ``per_run_uniform`` draws one tensor from each generator, in run order, at
-  the same call and with the same shape as the unpacked run would, and picks the current run's with the
-  (batched) run index. Each run's mask stream is therefore exactly its unpacked one.
+  vmapped run index visible to them; ``stacked_uniform`` draws one tensor from each generator, in run order, at
+  the same call and with the same shape as the unpacked run would, and ``pick_run`` picks the current run's with
+  the (batched) run index. Each run's mask stream is therefore exactly its unpacked one.
 """
 
 from __future__ import annotations
@@ -134,16 +134,10 @@ def run_index_scope(run_index: torch.Tensor) -> Iterator[None]:
         _run_index = previous
 
 
-def per_run_uniform(generators: Sequence[torch.Generator], shape: tuple[int, ...],
-                    device: torch.device) -> torch.Tensor:
-    """U[0, 1) of ``shape`` for the current run: one draw from each run's generator (so each generator advances
-    exactly as in its unpacked run), the current run's picked by the vmapped run index."""
-    return pick_run(stacked_uniform(generators, shape, device))
-
-
 def stacked_uniform(generators: Sequence[torch.Generator], shape: tuple[int, ...],
                     device: torch.device) -> torch.Tensor:
-    """(K, *shape): one U[0, 1) draw of ``shape`` from each run's generator, in run order."""
+    """(K, *shape): one U[0, 1) draw of ``shape`` from each run's generator, in run order (so each generator advances
+    exactly as in its unpacked run); ``pick_run`` takes the current run's inside the pack's forward."""
     return torch.stack([torch.rand(shape, device=g.device, generator=g).to(device) for g in generators])
 
 

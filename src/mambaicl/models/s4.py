@@ -36,7 +36,7 @@ from torch import nn
 
 from .base import Backbone
 from .blocks import ResidualStack
-from .packing import per_run_uniform, pick_run, stacked_uniform
+from .packing import pick_run, stacked_uniform
 
 
 def _uniform_(t: torch.Tensor, bound: float, generator: torch.Generator) -> None:
@@ -77,22 +77,21 @@ class ChannelDropout(nn.Module):
         # keep masks drawn ahead of the step: (B, 1, H), (K, B, 1, H) in a pack; None: drawn in the forward
         self.register_buffer("drawn", None, persistent=False)
 
-    def _generator(self, device: torch.device) -> torch.Generator:
+    def _draw(self, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+        """The keep mask of ``shape`` from the run's generator; in a pack (K, *shape), one from each run's."""
+        if self.pack_generators is not None:
+            return stacked_uniform(self.pack_generators, shape, device) >= self.p
         if self.generator is None:
             self.generator = torch.Generator(device=device).manual_seed(0)
-        return self.generator
+        gen = self.generator
+        return torch.rand(*shape, device=gen.device, generator=gen).to(device) >= self.p
 
     def draw_ahead(self, batch_size: int, channels: int, device: torch.device) -> None:
         """Draw the next step's keep mask into ``drawn`` (in place once allocated: a CUDA graph reads it there),
         exactly the draw the forward would make; nothing when the forward would draw nothing."""
         if not self.training or self.p == 0.0:
             return
-        shape = (batch_size, 1, channels)
-        if self.pack_generators is not None:
-            keep = stacked_uniform(self.pack_generators, shape, device) >= self.p
-        else:
-            gen = self._generator(device)
-            keep = torch.rand(*shape, device=gen.device, generator=gen).to(device) >= self.p
+        keep = self._draw((batch_size, 1, channels), device)
         if self.drawn is None or self.drawn.shape != keep.shape:
             self.drawn = keep
         else:
@@ -102,16 +101,12 @@ class ChannelDropout(nn.Module):
         if not self.training or self.p == 0.0:
             return x
         shape = (x.shape[0], 1, x.shape[-1])
-        if self.drawn is not None:
-            keep = self.drawn if self.pack_generators is None else pick_run(self.drawn)
-            if keep.shape != shape:
-                raise RuntimeError(f"channel dropout: a mask of shape {tuple(keep.shape)} was drawn ahead for an "
-                                   f"input needing {shape}")
-        elif self.pack_generators is not None:
-            keep = per_run_uniform(self.pack_generators, shape, x.device) >= self.p
-        else:
-            gen = self._generator(x.device)
-            keep = torch.rand(*shape, device=gen.device, generator=gen).to(x.device) >= self.p
+        keep = self._draw(shape, x.device) if self.drawn is None else self.drawn
+        if self.pack_generators is not None:
+            keep = pick_run(keep)
+        if keep.shape != shape:  # only a mask drawn ahead can be (the draw above has the input's shape)
+            raise RuntimeError(f"channel dropout: a mask of shape {tuple(keep.shape)} was drawn ahead for an "
+                               f"input needing {shape}")
         return x * keep.to(x.dtype) / (1.0 - self.p)
 
 

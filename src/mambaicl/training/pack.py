@@ -15,7 +15,7 @@ Design (issue 16, item 2):
 - The custom autograd Functions get vmap rules in ``models.packing``: RWKV's WKV, and Mamba's scan on the Triton
   path and on mamba-ssm's kernels (with causal-conv1d), run once per layer for all K runs, folded into the
   channels (B, C grouped per run: ``fold_runs``); the CPU path's Mamba scan runs once per run (``per_run``). All
-  exact; S4's channel dropout draws each run's masks from that run's generator (``per_run_uniform``).
+  exact; S4's channel dropout draws each run's masks from that run's generator (``stacked_uniform``).
 - A pack of 1 is ``loop.train`` itself, so its results are bit-identical to an unpacked run. A pack of K equals
   the K separate runs within fp32 rounding (batched kernels sum in another order), not bit for bit.
 - Resume: every run resumes from its own checkpoint. Runs found at different steps (a job killed while writing
